@@ -1,0 +1,156 @@
+"""tcc_otel: The Context Company's run/step/tool-call API, recorded as OpenTelemetry spans.
+
+``import tcc_otel as tcc`` replaces ``import contextcompany as tcc``; spans are exported over
+OTLP/HTTP in the background.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.trace import TracerProvider
+
+from tcc_otel._client import Client
+from tcc_otel._run import Run
+from tcc_otel._step import Step
+from tcc_otel._tool_call import ToolCall
+from tcc_otel._version import __version__
+
+__all__ = [
+    "Run",
+    "Step",
+    "ToolCall",
+    "__version__",
+    "configure",
+    "flush",
+    "run",
+    "shutdown",
+    "stats",
+    "step",
+    "submit_feedback",
+    "tool_call",
+]
+
+_client = Client()
+
+
+def run(
+    run_id: str | None = None,
+    session_id: str | None = None,
+    conversational: bool | None = None,
+    api_key: str | None = None,
+    tcc_url: str | None = None,
+) -> Run:
+    """Start a run: one agent execution, recorded as a span under the active span.
+
+    Args:
+        run_id: the run's id; a UUID4 when not given.
+        session_id: groups runs of one conversation (``tcc.sessionId``).
+        conversational: whether the run is a conversation turn.
+        api_key: send this run with another key than the configured one.
+        tcc_url: send this run to another base URL (same safety rule as ``TCC_BASE_URL``).
+
+    Raises:
+        ValueError: ``tcc_url`` is neither TCC's endpoint nor this machine.
+    """
+    return _client.start_run(run_id, session_id, conversational, api_key, tcc_url)
+
+
+def step(run_id: str, step_id: str | None = None) -> Step:
+    """Start a step of the run ``run_id``; same as ``run.step()`` when that run is open here.
+
+    With the id of a run this process does not know (it lives in another service) the step is
+    still recorded, stamped with that run id and parented to the active span.
+    """
+    return _client.start_step(run_id, step_id)
+
+
+def tool_call(
+    run_id: str, tool_call_id: str | None = None, tool_name: str | None = None
+) -> ToolCall:
+    """Start a tool call of the run ``run_id``; parented like ``step()``."""
+    return _client.start_tool_call(run_id, None, None, tool_name, tool_call_id)
+
+
+def submit_feedback(run_id: str, score: str | None = None, text: str | None = None) -> bool:
+    """Send feedback on a run; ``True`` if the endpoint accepted it, ``False`` (logged) if not.
+
+    Args:
+        run_id: the run the feedback is about.
+        score: ``"thumbs_up"`` or ``"thumbs_down"``.
+        text: at most 2,000 characters.
+
+    Raises:
+        ValueError: neither score nor text is given, or the text is too long.
+    """
+    return _client.submit_feedback(run_id, score, text)
+
+
+def configure(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    feedback_url: str | None = None,
+    allow_unsafe_base_url: bool | None = None,
+    capture_content: bool | None = None,
+    debug: bool | None = None,
+    service_name: str | None = None,
+    shutdown_timeout: float | None = None,
+    export_timeout: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> None:
+    """Configure tcc_otel explicitly; every argument left at ``None`` falls back to its
+    environment variable, then to the default. Pending spans of the previous configuration are
+    delivered first.
+
+    Args:
+        api_key: ``TCC_API_KEY``.
+        base_url: ``TCC_BASE_URL``; default by key prefix (``dev_`` keys go to TCC's dev host).
+        feedback_url: ``TCC_FEEDBACK_URL``; default ``{base_url}/v1/feedback``.
+        allow_unsafe_base_url: ``TCC_ALLOW_UNSAFE_BASE_URL``; allow hosts other than TCC's and
+            localhost.
+        capture_content: ``TCC_CAPTURE_CONTENT``; ``False`` leaves prompts, responses, tool
+            arguments, results and definitions out of every span.
+        debug: ``TCC_DEBUG``; debug output on logger ``tcc_otel``.
+        service_name: ``service.name`` of the provider tcc_otel owns (else ``OTEL_SERVICE_NAME``).
+        shutdown_timeout: ``TCC_SHUTDOWN_TIMEOUT``; seconds that ``shutdown()`` and process exit
+            may spend delivering pending spans (default 5).
+        export_timeout: ``TCC_EXPORT_TIMEOUT``; seconds one export request may take (default 10).
+        tracer_provider: record into this provider (its processors see every span) and attach the
+            TCC export to it. tcc_otel never sets the global provider.
+
+    Raises:
+        ValueError: a URL is neither TCC's endpoint nor this machine.
+    """
+    _client.configure(
+        api_key=api_key,
+        base_url=base_url,
+        feedback_url=feedback_url,
+        allow_unsafe_base_url=allow_unsafe_base_url,
+        capture_content=capture_content,
+        debug=debug,
+        service_name=service_name,
+        shutdown_timeout=shutdown_timeout,
+        export_timeout=export_timeout,
+        tracer_provider=tracer_provider,
+    )
+
+
+def flush(timeout: float = 5.0) -> bool:
+    """Export every pending span now; ``True`` if all were handled within ``timeout`` seconds."""
+    return _client.flush(timeout)
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Deliver pending spans (within ``timeout`` seconds, default 5) and stop exporting.
+
+    Called automatically at interpreter exit. Records created afterwards are not exported until
+    ``configure()`` is called again.
+    """
+    _client.shutdown(timeout)
+
+
+def stats() -> dict[str, Any]:
+    """Span counters: ``recorded``, ``exported``, ``retried``, ``dropped`` and
+    ``dropped_by_reason``, so you can see that nothing was lost."""
+    return dict(_client.stats.snapshot())

@@ -1,0 +1,402 @@
+"""Client: owns configuration, tracers, export pipelines and the open runs; module functions bind
+to one default Client."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import uuid
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from tcc_otel import _attributes as attrs
+from tcc_otel._config import (
+    FEEDBACK_PATH,
+    PROD_BASE_URL,
+    Config,
+    check_url,
+    is_loopback,
+    resolve,
+    traces_url,
+)
+from tcc_otel._encode import to_text
+from tcc_otel._exporter import OtlpHttpExporter
+from tcc_otel._feedback import build_payload, post_feedback
+from tcc_otel._guard import internal_error
+from tcc_otel._log import enable_debug, logger
+from tcc_otel._processor import BackgroundProcessor
+from tcc_otel._run import Run
+from tcc_otel._stats import Stats
+from tcc_otel._step import Step
+from tcc_otel._tool_call import ToolCall
+from tcc_otel._version import __version__
+
+_SCOPE = "tcc_otel"
+_ENDED_RUNS_KEPT = 4096  # span contexts of ended runs, so late tcc.step(run_id=...) still nest
+
+
+class Pipeline:
+    """One destination: the tracer records use and, when export is on, the processor behind it."""
+
+    __slots__ = ("api_key", "base_url", "processor", "provider", "tracer")
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        *,
+        api_key: str | None = None,
+        base_url: str = "",
+        processor: BackgroundProcessor | None = None,
+        provider: TracerProvider | None = None,
+    ) -> None:
+        self.tracer = tracer
+        self.api_key = api_key
+        self.base_url = base_url
+        self.processor = processor
+        self.provider = provider  # set only when we own it
+
+    def flush(self, deadline: float) -> bool:
+        """Export what is pending before ``deadline`` (a ``time.monotonic()`` value)."""
+        if self.processor is None:
+            return True
+        millis = max(0, int((deadline - time.monotonic()) * 1000))
+        return self.processor.force_flush(millis)
+
+    def shutdown(self, deadline: float) -> None:
+        """Deliver what is pending before ``deadline``, then stop."""
+        if self.processor is not None:
+            self.processor.shutdown(max(0.0, deadline - time.monotonic()))
+        if self.provider is not None:
+            self.provider.shutdown()
+
+
+class Client:
+    """Everything tcc_otel holds: configuration, pipelines, open runs and counters."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._config: Config | None = None
+        self._default: Pipeline | None = None
+        self._per_run: dict[tuple[str | None, str], Pipeline] = {}
+        self._runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
+        self._ended_runs: OrderedDict[str, SpanContext] = OrderedDict()
+        self._shut_down = False
+        self._atexit_registered = False
+        self.stats = Stats()
+
+    # --- configuration ----------------------------------------------------------------------
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force, resolved from the environment on first use."""
+        config = self._config
+        if config is None:
+            with self._lock:
+                if self._config is None:
+                    self._config = _config_from_env()
+                    if self._config.debug:
+                        enable_debug()
+                config = self._config
+        return config
+
+    def configure(self, **options: Any) -> None:
+        """Replace the configuration; pending spans of the old one are flushed first.
+
+        Raises:
+            ValueError: an option is invalid (for example an untrusted URL).
+        """
+        config = resolve(**options)
+        with self._lock:
+            old = self._pipelines()
+            self._config = config
+            self._default = None
+            self._per_run = {}
+            self._shut_down = False
+        if config.debug:
+            enable_debug()
+        deadline = time.monotonic() + config.shutdown_timeout
+        for pipeline in old:
+            if pipeline.processor is not None:
+                pipeline.processor.retire()
+            pipeline.shutdown(deadline)
+
+    # --- pipelines --------------------------------------------------------------------------
+
+    def pipeline(self) -> Pipeline:
+        """The default destination, built on first use."""
+        pipeline = self._default
+        if pipeline is None:
+            with self._lock:
+                if self._default is None:
+                    self._default = self._build(self.config, None, None)
+                pipeline = self._default
+        return pipeline
+
+    def pipeline_for(self, api_key: str | None, tcc_url: str | None) -> Pipeline:
+        """The destination of a run that overrides the API key and/or the URL."""
+        if api_key is None and tcc_url is None:
+            return self.pipeline()
+        config = self.config
+        key = api_key if api_key is not None else config.api_key
+        base = config.base_url
+        if tcc_url is not None:
+            base = check_url(
+                str(tcc_url), allow_unsafe=config.allow_unsafe_base_url, what="tcc.run(tcc_url=...)"
+            )
+        with self._lock:
+            pipeline = self._per_run.get((key, base))
+            if pipeline is None:
+                pipeline = self._per_run[(key, base)] = self._build(config, key, base)
+            return pipeline
+
+    def _build(self, config: Config, api_key: str | None, base_url: str | None) -> Pipeline:
+        """Create a pipeline; called with the lock held."""
+        if self._shut_down or config.sdk_disabled:
+            return Pipeline(trace.NoOpTracer())
+        overridden = base_url is not None
+        key = api_key if overridden else config.api_key
+        base = base_url if base_url is not None else config.base_url
+        processor = None
+        if key or is_loopback(base):
+            exporter = OtlpHttpExporter(
+                traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
+            )
+            processor = BackgroundProcessor(exporter, self.stats)
+        else:
+            logger.warning(
+                "TCC_API_KEY is not set: runs are recorded as spans but not sent to The Context "
+                "Company. Set TCC_API_KEY (or tcc.configure(api_key=...)), or point TCC_BASE_URL "
+                "at a local receiver such as `tcc-otel dev`."
+            )
+        if not self._atexit_registered:
+            atexit.register(self._at_exit)
+            self._atexit_registered = True
+        user_provider = config.tracer_provider
+        if user_provider is not None and not overridden:
+            if processor is not None:
+                add = getattr(user_provider, "add_span_processor", None)
+                if add is None:
+                    logger.warning(
+                        "the tracer_provider passed to configure() cannot take span processors "
+                        "(%s); spans are recorded there but not sent to The Context Company",
+                        type(user_provider).__name__,
+                    )
+                    processor = None
+                else:
+                    add(processor)
+            tracer = user_provider.get_tracer(_SCOPE, __version__)
+            return Pipeline(tracer, api_key=key, base_url=base, processor=processor)
+        resource = Resource.create(
+            {SERVICE_NAME: config.service_name} if config.service_name else {}
+        )
+        provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        if processor is not None:
+            provider.add_span_processor(processor)
+        return Pipeline(
+            provider.get_tracer(_SCOPE, __version__),
+            api_key=key,
+            base_url=base,
+            processor=processor,
+            provider=provider,
+        )
+
+    def _pipelines(self) -> list[Pipeline]:
+        with self._lock:
+            found = [] if self._default is None else [self._default]
+            return found + list(self._per_run.values())
+
+    # --- records ----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        run_id: str | None,
+        session_id: str | None,
+        conversational: bool | None,
+        api_key: str | None,
+        tcc_url: str | None,
+    ) -> Run:
+        """Open a run whose span's parent is the active span."""
+        pipeline = self.pipeline_for(api_key, tcc_url)
+        rid = _new_id() if run_id is None else str(run_id)
+        initial: dict[str, AttributeValue] = {
+            attrs.TCC_TYPE: attrs.SpanKind.RUN.value,
+            attrs.TCC_RUN_ID: rid,
+            attrs.GEN_AI_OPERATION_NAME: attrs.OP_INVOKE_AGENT,
+        }
+        if session_id is not None:
+            session = to_text(session_id, "tcc.run()")
+            if session is not None:
+                initial[attrs.TCC_SESSION_ID] = session
+                initial[attrs.GEN_AI_CONVERSATION_ID] = session
+        if conversational is not None:
+            initial[attrs.TCC_CONVERSATIONAL] = bool(conversational)
+        span = _start_span(pipeline, attrs.OP_INVOKE_AGENT, None, SpanKind.INTERNAL, initial)
+        run = Run(self, pipeline, span, rid)
+        self._runs[rid] = run
+        return run
+
+    def run_ended(self, run: Run) -> None:
+        """Forget an ended run, keeping its span context for late steps and tool calls."""
+        with self._lock:
+            if self._runs.get(run.run_id) is run:
+                del self._runs[run.run_id]
+            self._ended_runs[run.run_id] = run.span.get_span_context()
+            if len(self._ended_runs) > _ENDED_RUNS_KEPT:
+                self._ended_runs.popitem(last=False)
+
+    def _parent_of(self, run_id: str) -> tuple[Run | None, Context | None, Pipeline]:
+        """Where a step or tool call of ``run_id`` nests: its open run, an ended run of this
+        process, or (a run of another service) the active span."""
+        run = self._runs.get(run_id)
+        if run is not None:
+            return run, trace.set_span_in_context(run.span), run._pipeline
+        with self._lock:
+            ended = self._ended_runs.get(run_id)
+        parent = None if ended is None else trace.set_span_in_context(NonRecordingSpan(ended))
+        return None, parent, self.pipeline()
+
+    def start_step(self, run_id: Any, step_id: str | None, run: Run | None = None) -> Step:
+        """Open a step of ``run_id``."""
+        rid = str(run_id)
+        if run is None:
+            run, parent, pipeline = self._parent_of(rid)
+        else:
+            parent, pipeline = trace.set_span_in_context(run.span), run._pipeline
+        sid = _new_id() if step_id is None else str(step_id)
+        span = _start_span(
+            pipeline,
+            attrs.OP_CHAT,
+            parent,
+            SpanKind.CLIENT,
+            {
+                attrs.TCC_TYPE: attrs.SpanKind.STEP.value,
+                attrs.TCC_RUN_ID: rid,
+                attrs.TCC_STEP_ID: sid,
+                attrs.GEN_AI_OPERATION_NAME: attrs.OP_CHAT,
+            },
+        )
+        return Step(self, pipeline, span, rid, sid, run)
+
+    def start_tool_call(
+        self,
+        run_id: Any,
+        pipeline: Pipeline | None,
+        parent_span: Span | None,
+        tool_name: Any,
+        tool_call_id: str | None,
+    ) -> ToolCall:
+        """Open a tool call under ``parent_span``, or where ``run_id``'s records nest."""
+        rid = str(run_id)
+        if parent_span is None or pipeline is None:
+            _, parent, pipeline = self._parent_of(rid)
+        else:
+            parent = trace.set_span_in_context(parent_span)
+        cid = _new_id() if tool_call_id is None else str(tool_call_id)
+        span = _start_span(
+            pipeline,
+            attrs.OP_EXECUTE_TOOL,
+            parent,
+            SpanKind.INTERNAL,
+            {
+                attrs.TCC_TYPE: attrs.SpanKind.TOOL_CALL.value,
+                attrs.TCC_RUN_ID: rid,
+                attrs.TCC_TOOL_CALL_ID: cid,
+                attrs.GEN_AI_TOOL_CALL_ID: cid,
+                attrs.GEN_AI_OPERATION_NAME: attrs.OP_EXECUTE_TOOL,
+            },
+        )
+        call = ToolCall(self, pipeline, span, rid, cid)
+        if tool_name is not None:
+            call.name(tool_name)
+        return call
+
+    # --- feedback, flush, shutdown ----------------------------------------------------------
+
+    def submit_feedback(
+        self, run_id: Any, score: Any, text: Any, pipeline: Pipeline | None = None
+    ) -> bool:
+        """Validate and post feedback; see ``tcc_otel.submit_feedback``."""
+        method = "submit_feedback()" if pipeline is None else "Run.feedback()"
+        payload = build_payload(str(run_id), score, text, method)
+        if len(payload) == 1:
+            logger.warning("%s: nothing valid to send for run %s", method, payload["runId"])
+            return False
+        config = self.config
+        key = config.api_key if pipeline is None else pipeline.api_key
+        url = config.feedback_url
+        if pipeline is not None and pipeline.base_url and pipeline.base_url != config.base_url:
+            url = pipeline.base_url + FEEDBACK_PATH
+        if not key and not is_loopback(url):
+            logger.warning(
+                "feedback for run %s was not sent: TCC_API_KEY is not set", payload["runId"]
+            )
+            return False
+        return post_feedback(url, key, payload, config.export_timeout)
+
+    def flush(self, timeout: float) -> bool:
+        """Export everything pending within ``timeout`` seconds; ``True`` if all of it went."""
+        deadline = time.monotonic() + max(0.0, timeout)
+        results = [pipeline.flush(deadline) for pipeline in self._pipelines()]
+        return all(results)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Deliver what is pending (within ``timeout``, default the configured deadline) and stop.
+
+        Records created afterwards are not exported until ``configure()`` is called again.
+        """
+        with self._lock:
+            if self._shut_down:
+                return
+            pipelines = self._pipelines()
+            self._shut_down = True
+            self._default = Pipeline(trace.NoOpTracer())
+            self._per_run = {}
+        limit = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + max(0.0, limit)
+        for pipeline in pipelines:
+            pipeline.shutdown(deadline)
+
+    def _at_exit(self) -> None:
+        try:
+            self.shutdown()
+        except Exception:  # exit must stay quiet and quick whatever happens
+            logger.exception("flushing spans at exit failed")
+
+
+def _start_span(
+    pipeline: Pipeline,
+    name: str,
+    parent: Context | None,
+    kind: SpanKind,
+    attributes: dict[str, AttributeValue],
+) -> Span:
+    """Start a span; if OpenTelemetry fails, a non-recording span keeps the API working."""
+    try:
+        return pipeline.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+    except Exception:
+        internal_error(f"starting the {name} span")
+        return trace.INVALID_SPAN
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _config_from_env() -> Config:
+    """Resolve the environment; an unsafe URL there disables export instead of raising."""
+    try:
+        return resolve()
+    except ValueError as exc:
+        logger.error("%s Nothing will be sent.", exc)
+        return resolve(
+            api_key="", base_url=PROD_BASE_URL, feedback_url=PROD_BASE_URL + FEEDBACK_PATH
+        )

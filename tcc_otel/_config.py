@@ -1,0 +1,178 @@
+"""Configuration: ``configure()`` keywords, then ``TCC_*``/``OTEL_*`` env, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from opentelemetry.trace import TracerProvider
+
+PROD_BASE_URL = "https://api.thecontext.company"
+DEV_BASE_URL = "https://dev.thecontext.company"
+TRACES_PATH = "/v1/traces"
+FEEDBACK_PATH = "/v1/feedback"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_TRUSTED_ORIGINS = frozenset({PROD_BASE_URL, DEV_BASE_URL})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings; read by the caller's threads and the export thread alike."""
+
+    api_key: str | None
+    """``TCC_API_KEY``; ``None`` sends nothing, except to a loopback URL."""
+    base_url: str
+    """``TCC_BASE_URL``, else chosen by the key's prefix."""
+    feedback_url: str
+    """``TCC_FEEDBACK_URL``, else ``base_url + /v1/feedback``."""
+    allow_unsafe_base_url: bool
+    """``TCC_ALLOW_UNSAFE_BASE_URL``: permit origins other than TCC's and loopback."""
+    capture_content: bool
+    """``TCC_CAPTURE_CONTENT``: record prompts, responses, args, results, tool definitions."""
+    debug: bool
+    """``TCC_DEBUG``: debug output on logger ``tcc_otel``."""
+    sdk_disabled: bool
+    """``OTEL_SDK_DISABLED``: record nothing, send nothing."""
+    service_name: str | None
+    """Overrides ``OTEL_SERVICE_NAME`` in the resource of the provider we own."""
+    shutdown_timeout: float
+    """Seconds that ``shutdown()`` and process exit may spend delivering what is pending."""
+    export_timeout: float
+    """Seconds one export request may take."""
+    tracer_provider: TracerProvider | None
+    """The user's provider to record into; ``None`` uses a private one."""
+
+    @property
+    def traces_url(self) -> str:
+        """Where spans are posted."""
+        return traces_url(self.base_url)
+
+    @property
+    def export_enabled(self) -> bool:
+        """Whether spans may be sent: a key is set, or the endpoint is this machine."""
+        return not self.sdk_disabled and (bool(self.api_key) or is_loopback(self.base_url))
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """Read a boolean environment variable; unknown spellings keep the default."""
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    return default
+
+
+def env_float(name: str, default: float) -> float:
+    """Read a positive number of seconds from the environment, else the default."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` points at this machine."""
+    try:
+        return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_unsafe: bool, what: str) -> str:
+    """Return ``url`` without a trailing slash if it is a TCC origin or loopback.
+
+    Raises:
+        ValueError: the URL is malformed, or another origin while ``allow_unsafe`` is false.
+    """
+    url = url.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 -- raises ValueError on a bad port
+    except ValueError as exc:
+        raise ValueError(f"{what} {url!r} is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValueError(f"{what} {url!r} must be an http:// or https:// URL with a host.")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if allow_unsafe or origin in _TRUSTED_ORIGINS or host in LOOPBACK_HOSTS:
+        return url
+    raise ValueError(
+        f"{what} {url!r} is not The Context Company's endpoint nor this machine, so the API key "
+        "will not be sent there. Use https://api.thecontext.company, "
+        "https://dev.thecontext.company or a localhost URL, or set TCC_ALLOW_UNSAFE_BASE_URL=1 (or "
+        "configure(allow_unsafe_base_url=True)) if you trust that host."
+    )
+
+
+def traces_url(base_url: str) -> str:
+    """The OTLP traces endpoint under ``base_url`` (kept as is if it already ends with it)."""
+    return base_url if base_url.endswith(TRACES_PATH) else base_url + TRACES_PATH
+
+
+def default_base_url(api_key: str | None) -> str:
+    """TCC's dev endpoint for ``dev_`` keys, else production."""
+    return DEV_BASE_URL if api_key and api_key.startswith("dev_") else PROD_BASE_URL
+
+
+def resolve(
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    feedback_url: str | None = None,
+    allow_unsafe_base_url: bool | None = None,
+    capture_content: bool | None = None,
+    debug: bool | None = None,
+    service_name: str | None = None,
+    shutdown_timeout: float | None = None,
+    export_timeout: float | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> Config:
+    """Build a Config: each argument left at ``None`` falls back to its env var, then a default.
+
+    Raises:
+        ValueError: a URL fails the safety check (see ``check_url``).
+    """
+    key = api_key if api_key is not None else (os.environ.get("TCC_API_KEY", "").strip() or None)
+    unsafe = (
+        allow_unsafe_base_url
+        if allow_unsafe_base_url is not None
+        else env_flag("TCC_ALLOW_UNSAFE_BASE_URL", False)
+    )
+    base = base_url or os.environ.get("TCC_BASE_URL", "").strip() or default_base_url(key)
+    base = check_url(base, allow_unsafe=unsafe, what="The TCC base URL")
+    if base.endswith(TRACES_PATH):
+        base = base[: -len(TRACES_PATH)]
+    feedback = feedback_url or os.environ.get("TCC_FEEDBACK_URL", "").strip()
+    feedback = (
+        check_url(feedback, allow_unsafe=unsafe, what="The TCC feedback URL")
+        if feedback
+        else base + FEEDBACK_PATH
+    )
+    return Config(
+        api_key=key,
+        base_url=base,
+        feedback_url=feedback,
+        allow_unsafe_base_url=unsafe,
+        capture_content=(
+            capture_content
+            if capture_content is not None
+            else env_flag("TCC_CAPTURE_CONTENT", True)
+        ),
+        debug=debug if debug is not None else env_flag("TCC_DEBUG", False),
+        sdk_disabled=env_flag("OTEL_SDK_DISABLED", False),
+        service_name=service_name,
+        shutdown_timeout=(
+            shutdown_timeout
+            if shutdown_timeout is not None
+            else env_float("TCC_SHUTDOWN_TIMEOUT", 5.0)
+        ),
+        export_timeout=(
+            export_timeout if export_timeout is not None else env_float("TCC_EXPORT_TIMEOUT", 10.0)
+        ),
+        tracer_provider=tracer_provider,
+    )

@@ -1,0 +1,203 @@
+"""OTLP/HTTP protobuf span exporter: gzip, keep-alive, retries with backoff, a shutdown deadline."""
+
+from __future__ import annotations
+
+import email.utils
+import gzip
+import http.client
+import random
+import threading
+import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from tcc_otel._log import RateLimitedLog, logger
+from tcc_otel._redact import redact_url
+from tcc_otel._stats import Stats
+from tcc_otel._version import __version__
+
+_RETRYABLE = frozenset({429, 502, 503, 504})
+_MAX_BACKOFF = 8.0
+
+
+class OtlpHttpExporter(SpanExporter):
+    """Posts spans as ``ExportTraceServiceRequest`` protobuf; never raises into the caller.
+
+    Only the processor's worker thread calls ``export``, so the connection needs no lock.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None,
+        stats: Stats,
+        timeout: float = 10.0,
+        retry_budget: float = 30.0,
+        compress: bool = True,
+    ) -> None:
+        parts = urlsplit(url)
+        self._url = url
+        self._safe_url = redact_url(url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "localhost"
+        self._port = parts.port
+        self._path = parts.path or "/"
+        self._headers: dict[str, str] = {
+            "Content-Type": "application/x-protobuf",
+            "User-Agent": f"tcc-otel/{__version__}",
+        }
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        if compress:
+            self._headers["Content-Encoding"] = "gzip"
+        self._compress = compress
+        self._stats = stats
+        self._timeout = timeout
+        self._retry_budget = retry_budget
+        self._deadline: float | None = None
+        self._wake = threading.Event()  # set to cut a backoff sleep short
+        self._conn: http.client.HTTPConnection | None = None
+        self._log = RateLimitedLog()
+
+    def set_deadline(self, deadline: float | None) -> None:
+        """Bound every later request and retry by ``deadline`` (a ``time.monotonic()`` value)."""
+        self._deadline = deadline
+        self._wake.set()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Send ``spans``; count them as exported or dropped with a reason."""
+        if not spans:
+            return SpanExportResult.SUCCESS
+        try:
+            body = encode_spans(spans).SerializeToString()
+        except Exception:  # a bad attribute must cost its batch, not the worker thread
+            self._drop("encode_error", len(spans))
+            logger.exception("encoding %d spans failed; they were dropped", len(spans))
+            return SpanExportResult.FAILURE
+        return self._send(spans, body)
+
+    def shutdown(self) -> None:
+        """Close the connection and stop waiting in any backoff."""
+        self._deadline = time.monotonic()
+        self._wake.set()
+        self._close()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is buffered here."""
+        return True
+
+    def _send(self, spans: Sequence[ReadableSpan], body: bytes) -> SpanExportResult:
+        n = len(spans)
+        payload = gzip.compress(body, compresslevel=1) if self._compress else body
+        end = time.monotonic() + self._retry_budget
+        attempt = 0
+        while True:
+            limit = end if self._deadline is None else min(end, self._deadline)
+            remaining = limit - time.monotonic()
+            if remaining <= 0:
+                return self._give_up(n, "deadline")
+            status, retry_after, error = self._post(payload, min(self._timeout, remaining))
+            if status is not None and 200 <= status < 300:
+                self._stats.add("exported", n)
+                return SpanExportResult.SUCCESS
+            if status == 413 and n > 1:
+                half = n // 2
+                first = self.export(spans[:half])
+                second = self.export(spans[half:])
+                ok = first is SpanExportResult.SUCCESS and second is SpanExportResult.SUCCESS
+                return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+            if status is not None and status not in _RETRYABLE:
+                return self._reject(n, status)
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            why = error or f"HTTP {status}"
+            if time.monotonic() + delay >= limit:
+                return self._give_up(n, "unreachable" if status is None else f"http_{status}", why)
+            self._stats.add("retried", n)
+            self._log.warning(
+                "retry", "export to %s failed (%s); retrying %d spans", self._safe_url, why, n
+            )
+            attempt += 1
+            self._wake.clear()
+            self._wake.wait(delay)
+
+    def _post(self, payload: bytes, timeout: float) -> tuple[int | None, float | None, str | None]:
+        """One request: (status, Retry-After seconds, connection error) — never raises."""
+        try:
+            conn = self._connection(timeout)
+            conn.request("POST", self._path, body=payload, headers=self._headers)
+            response = conn.getresponse()
+            response.read()
+            if response.will_close:
+                self._close()
+            return response.status, _retry_after(response.getheader("Retry-After")), None
+        except (OSError, http.client.HTTPException) as exc:
+            self._close()
+            return None, None, type(exc).__name__
+
+    def _connection(self, timeout: float) -> http.client.HTTPConnection:
+        conn = self._conn
+        if conn is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = self._conn = cls(self._host, self._port, timeout=timeout)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn
+
+    def _close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... capped."""
+        return random.uniform(0.5, 1.0) * min(_MAX_BACKOFF, 0.5 * 2.0**attempt)
+
+    def _reject(self, n: int, status: int) -> SpanExportResult:
+        total = self._drop(f"http_{status}", n)
+        hint = " (check TCC_API_KEY)" if status in (401, 403) else ""
+        self._log.warning(
+            f"http_{status}",
+            "%s refused %d spans with HTTP %d%s; %d spans dropped so far",
+            self._safe_url,
+            n,
+            status,
+            hint,
+            total,
+        )
+        return SpanExportResult.FAILURE
+
+    def _give_up(self, n: int, reason: str, why: str = "out of time") -> SpanExportResult:
+        total = self._drop(reason, n)
+        self._log.warning(
+            "give_up",
+            "export to %s failed (%s); %d spans dropped, %d so far",
+            self._safe_url,
+            why,
+            n,
+            total,
+        )
+        return SpanExportResult.FAILURE
+
+    def _drop(self, reason: str, n: int) -> int:
+        return self._stats.drop(reason, n)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, min(float(seconds), 60.0))
