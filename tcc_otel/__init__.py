@@ -98,6 +98,7 @@ def configure(
     shutdown_timeout: float | None = None,
     export_timeout: float | None = None,
     tracer_provider: TracerProvider | None = None,
+    exporter: str | None = None,
 ) -> None:
     """Configure tcc_otel explicitly; every argument left at ``None`` falls back to its
     environment variable, then to the default. Pending spans of the previous configuration are
@@ -118,6 +119,8 @@ def configure(
         export_timeout: ``TCC_EXPORT_TIMEOUT``; seconds one export request may take (default 10).
         tracer_provider: record into this provider (its processors see every span) and attach the
             TCC export to it. tcc_otel never sets the global provider.
+        exporter: ``TCC_EXPORTER``; ``"tcc"`` (default) sends spans to TCC, ``"none"`` only
+            records them (into ``tracer_provider`` if given).
 
     Raises:
         ValueError: a URL is neither TCC's endpoint nor this machine.
@@ -133,6 +136,7 @@ def configure(
         shutdown_timeout=shutdown_timeout,
         export_timeout=export_timeout,
         tracer_provider=tracer_provider,
+        exporter=exporter,
     )
 
 

@@ -166,7 +166,9 @@ class Client:
         key = api_key if overridden else config.api_key
         base = base_url if base_url is not None else config.base_url
         processor = None
-        if key or is_loopback(base):
+        if config.exporter == "none" and not overridden:
+            pass  # the user's provider (or nobody) gets the spans
+        elif key or is_loopback(base):
             exporter = OtlpHttpExporter(
                 traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
             )

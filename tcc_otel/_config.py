@@ -14,6 +14,8 @@ TRACES_PATH = "/v1/traces"
 FEEDBACK_PATH = "/v1/feedback"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _TRUSTED_ORIGINS = frozenset({PROD_BASE_URL, DEV_BASE_URL})
+EXPORTERS = frozenset({"tcc", "none"})
+"""Values of ``TCC_EXPORTER``."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -44,16 +46,13 @@ class Config:
     """Seconds one export request may take."""
     tracer_provider: TracerProvider | None
     """The user's provider to record into; ``None`` uses a private one."""
+    exporter: str
+    """``TCC_EXPORTER``: ``tcc`` sends to TCC; ``none`` records into the provider only."""
 
     @property
     def traces_url(self) -> str:
         """Where spans are posted."""
         return traces_url(self.base_url)
-
-    @property
-    def export_enabled(self) -> bool:
-        """Whether spans may be sent: a key is set, or the endpoint is this machine."""
-        return not self.sdk_disabled and (bool(self.api_key) or is_loopback(self.base_url))
 
 
 def env_flag(name: str, default: bool) -> bool:
@@ -131,12 +130,18 @@ def resolve(
     shutdown_timeout: float | None = None,
     export_timeout: float | None = None,
     tracer_provider: TracerProvider | None = None,
+    exporter: str | None = None,
 ) -> Config:
     """Build a Config: each argument left at ``None`` falls back to its env var, then a default.
 
     Raises:
         ValueError: a URL fails the safety check (see ``check_url``).
     """
+    mode = (exporter or os.environ.get("TCC_EXPORTER", "").strip().lower() or "tcc").lower()
+    if mode not in EXPORTERS:
+        raise ValueError(
+            f"exporter {mode!r} is not known; use one of: {', '.join(sorted(EXPORTERS))}."
+        )
     key = api_key if api_key is not None else (os.environ.get("TCC_API_KEY", "").strip() or None)
     unsafe = (
         allow_unsafe_base_url
@@ -175,4 +180,5 @@ def resolve(
             export_timeout if export_timeout is not None else env_float("TCC_EXPORT_TIMEOUT", 10.0)
         ),
         tracer_provider=tracer_provider,
+        exporter=mode,
     )

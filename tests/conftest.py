@@ -1,0 +1,24 @@
+"""Shared fixtures: a clean environment, in-memory capture, a loopback OTLP receiver."""
+
+from __future__ import annotations
+
+import os
+
+# Before tcc_otel is imported: our own bugs must fail tests, and no outside config may leak in.
+os.environ["TCC_OTEL_RAISE_INTERNAL_ERRORS"] = "1"
+for _name in list(os.environ):
+    if _name.startswith(("TCC_", "OTEL_")) and _name != "TCC_OTEL_RAISE_INTERNAL_ERRORS":
+        del os.environ[_name]
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tcc_otel.testing import CapturedSpans, capture  # noqa: E402
+
+
+@pytest.fixture
+def captured() -> Iterator[CapturedSpans]:
+    """tcc_otel's module functions record into memory for the test's duration."""
+    with capture() as spans:
+        yield spans
