@@ -23,6 +23,7 @@ from tcc_otel._config import (
     FEEDBACK_PATH,
     PROD_BASE_URL,
     Config,
+    base_url_of,
     check_url,
     is_loopback,
     resolve,
@@ -149,8 +150,12 @@ class Client:
         key = api_key if api_key is not None else config.api_key
         base = config.base_url
         if tcc_url is not None:
-            base = check_url(
-                str(tcc_url), allow_unsafe=config.allow_unsafe_base_url, what="tcc.run(tcc_url=...)"
+            base = base_url_of(
+                check_url(
+                    str(tcc_url),
+                    allow_unsafe=config.allow_unsafe_base_url,
+                    what="tcc.run(tcc_url=...)",
+                )
             )
         with self._lock:
             pipeline = self._per_run.get((key, base))

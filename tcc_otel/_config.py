@@ -113,6 +113,11 @@ def traces_url(base_url: str) -> str:
     return base_url if base_url.endswith(TRACES_PATH) else base_url + TRACES_PATH
 
 
+def base_url_of(url: str) -> str:
+    """``url`` without a trailing ``/v1/traces``: the base that other paths hang off."""
+    return url[: -len(TRACES_PATH)] if url.endswith(TRACES_PATH) else url
+
+
 def default_base_url(api_key: str | None) -> str:
     """TCC's dev endpoint for ``dev_`` keys, else production."""
     return DEV_BASE_URL if api_key and api_key.startswith("dev_") else PROD_BASE_URL
@@ -150,8 +155,7 @@ def resolve(
     )
     base = base_url or os.environ.get("TCC_BASE_URL", "").strip() or default_base_url(key)
     base = check_url(base, allow_unsafe=unsafe, what="The TCC base URL")
-    if base.endswith(TRACES_PATH):
-        base = base[: -len(TRACES_PATH)]
+    base = base_url_of(base)
     feedback = feedback_url or os.environ.get("TCC_FEEDBACK_URL", "").strip()
     feedback = (
         check_url(feedback, allow_unsafe=unsafe, what="The TCC feedback URL")
