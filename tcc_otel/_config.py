@@ -12,6 +12,7 @@ PROD_BASE_URL = "https://api.thecontext.company"
 DEV_BASE_URL = "https://dev.thecontext.company"
 TRACES_PATH = "/v1/traces"
 FEEDBACK_PATH = "/v1/feedback"
+_TCC_SDK_PATH = "/v1/custom"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _TRUSTED_ORIGINS = frozenset({PROD_BASE_URL, DEV_BASE_URL})
 EXPORTERS = frozenset({"tcc", "none"})
@@ -114,8 +115,14 @@ def traces_url(base_url: str) -> str:
 
 
 def base_url_of(url: str) -> str:
-    """``url`` without a trailing ``/v1/traces``: the base that other paths hang off."""
-    return url[: -len(TRACES_PATH)] if url.endswith(TRACES_PATH) else url
+    """``url`` without a trailing endpoint path: the base that other paths hang off.
+
+    ``/v1/custom`` is where ``contextcompany``'s ``tcc_url`` points, so a migrated call works.
+    """
+    for path in (TRACES_PATH, _TCC_SDK_PATH):
+        if url.endswith(path):
+            return url[: -len(path)]
+    return url
 
 
 def default_base_url(api_key: str | None) -> str:
