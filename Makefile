@@ -1,0 +1,62 @@
+# make demo: an example agent traced, its spans shown as a tree by a local receiver (no key).
+# make test: ruff, mypy --strict and the test suite, in .venv (created if missing).
+
+PYTHON ?= python3
+VENV ?= .venv
+DEMO_PORT ?= 4318
+BIN := $(VENV)/bin
+
+# Exits 0 when something accepts TCP connections on 127.0.0.1:$(DEMO_PORT).
+PORT_OPEN = $(BIN)/python -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()' $(DEMO_PORT) 2>/dev/null
+
+.PHONY: demo test lint typecheck pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamp files: pip runs again only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	@set -eu; \
+	if $(PORT_OPEN); then \
+		echo "make demo: port $(DEMO_PORT) is in use; try: make demo DEMO_PORT=4319" >&2; exit 1; \
+	fi; \
+	PYTHONUNBUFFERED=1 $(BIN)/tcc-otel dev --port $(DEMO_PORT) --runs 1 --timeout 30 & \
+	receiver=$$!; \
+	trap 'kill $$receiver 2>/dev/null || true' EXIT; \
+	trap 'exit 130' INT TERM; \
+	tries=0; \
+	until $(PORT_OPEN); do \
+		if ! kill -0 $$receiver 2>/dev/null || [ $$tries -ge 100 ]; then \
+			echo "make demo: the receiver did not start listening on port $(DEMO_PORT)" >&2; \
+			exit 1; \
+		fi; \
+		tries=$$((tries + 1)); sleep 0.1; \
+	done; \
+	env -u TCC_API_KEY TCC_BASE_URL=http://127.0.0.1:$(DEMO_PORT) \
+		$(BIN)/python examples/weather_agent.py; \
+	wait $$receiver; \
+	trap - EXIT
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
