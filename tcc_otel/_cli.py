@@ -1,0 +1,151 @@
+"""The ``tcc-otel`` command line. ``tcc-otel dev`` prints an agent's runs locally, no account."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import sys
+import time
+
+from tcc_otel._local._printer import RunPrinter
+from tcc_otel._local._receiver import TRACES_PATH, Receiver
+
+_POLL_SECONDS = 0.05
+"""How often the dev loop checks for settled runs."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``tcc-otel`` command line.
+
+    Args:
+        argv: Arguments after the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns:
+        The process exit code: 0 done, 1 ``--timeout`` passed before ``--runs`` were printed,
+        2 usage error or the port could not be bound.
+    """
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="tcc-otel: %(levelname)s: %(message)s")
+    if isinstance(sys.stdout, io.TextIOWrapper):  # a console that cannot show "├─" gets "?"
+        sys.stdout.reconfigure(errors="replace")
+    color = not args.no_color and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    return _dev(args.host, args.port, args.runs, args.timeout, color)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tcc-otel", description="Tools for tcc_otel, The Context Company's tracing API."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    dev = commands.add_parser(
+        "dev",
+        help="receive your agent's spans on this machine and print each run as a tree",
+        description=(
+            "Listen for OTLP/HTTP traces on a loopback address and print each run as a tree. "
+            "Run your agent with TCC_BASE_URL set to the address shown; no account needed."
+        ),
+    )
+    dev.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
+    dev.add_argument(
+        "--port", type=_port, default=4318, help="TCP port, 0 picks a free one (default 4318)"
+    )
+    dev.add_argument(
+        "--runs", type=_positive_int, metavar="N", help="exit after N runs have been printed"
+    )
+    dev.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="exit after SECONDS (with code 1 if --runs were not all printed by then)",
+    )
+    dev.add_argument("--no-color", action="store_true", help="never use ANSI colors")
+    return parser
+
+
+def _dev(host: str, port: int, runs: int | None, timeout: float | None, color: bool) -> int:
+    printer = RunPrinter(_write, color=color)
+    try:
+        receiver = Receiver(host, port, on_spans=printer.add, keep=False)
+    except ValueError:
+        _fail(f"--host must be a loopback address (127.0.0.1, ::1 or localhost), got {host!r}")
+        return 2
+    try:
+        receiver.start()
+    except OSError as error:
+        _fail(
+            f"cannot listen on {host} port {port}: {error.strerror or error}; "
+            "is another tcc-otel dev or OTLP collector running? Choose another with --port."
+        )
+        return 2
+    try:
+        _write(
+            f"tcc-otel dev: listening on {receiver.url} (OTLP/HTTP at {TRACES_PATH}); "
+            f"point your agent at it with TCC_BASE_URL={receiver.url}\n"
+        )
+        return _serve(printer, runs, timeout)
+    except KeyboardInterrupt:  # Ctrl-C is how a dev session normally ends
+        printer.flush_all()
+        return 0
+    finally:
+        receiver.stop()
+
+
+def _serve(printer: RunPrinter, runs: int | None, timeout: float | None) -> int:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        printer.flush_due()
+        if runs is not None and printer.runs_printed >= runs:
+            return 0
+        if deadline is not None and time.monotonic() >= deadline:
+            printer.flush_all()  # show what did arrive, settled or not
+            if runs is None or printer.runs_printed >= runs:
+                return 0
+            _fail(
+                f"timed out after {timeout:g} s with {printer.runs_printed} of {runs} runs "
+                "printed; is your agent's TCC_BASE_URL set to the address above?"
+            )
+            return 1
+        time.sleep(_POLL_SECONDS)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _fail(message: str) -> None:
+    sys.stderr.write(f"tcc-otel dev: {message}\n")
+    sys.stderr.flush()
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None

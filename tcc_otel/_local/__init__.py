@@ -1,0 +1,1 @@
+"""Loopback OTLP/HTTP receiver and span-tree printer behind ``tcc-otel dev``."""

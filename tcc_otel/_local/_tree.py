@@ -1,0 +1,230 @@
+"""Render received spans as a readable run tree. Pure functions: text in, text out."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from tcc_otel import _attributes as attrs
+from tcc_otel._local._receiver import ReceivedSpan
+
+_RED = "\x1b[31m"
+_DIM = "\x1b[2m"
+_RESET = "\x1b[0m"
+_MAX_TEXT = 80
+"""Longest name, model or message shown; longer text is cut with an ellipsis."""
+
+
+def group_runs(spans: Sequence[ReceivedSpan]) -> dict[str, list[ReceivedSpan]]:
+    """Group spans by run, in order of first arrival.
+
+    A span joins the run of its ``tcc.runId`` attribute; a span without one joins the run of its
+    nearest ancestor that has one (a span the user opened inside a step); any other span is
+    grouped by its trace id.
+
+    Returns:
+        Run id (or trace id) -> that group's spans, in the order given.
+    """
+    by_id = {(span.trace_id, span.span_id): span for span in spans}
+    groups: dict[str, list[ReceivedSpan]] = {}
+    for span in spans:
+        groups.setdefault(_group_key(span, by_id), []).append(span)
+    return groups
+
+
+def _group_key(span: ReceivedSpan, by_id: Mapping[tuple[str, str], ReceivedSpan]) -> str:
+    seen: set[str] = set()
+    current: ReceivedSpan | None = span
+    while current is not None and current.span_id not in seen:
+        run_id = run_id_of(current)
+        if run_id is not None:
+            return run_id
+        seen.add(current.span_id)
+        parent = current.parent_span_id
+        current = by_id.get((current.trace_id, parent)) if parent is not None else None
+    return span.trace_id
+
+
+def run_id_of(span: ReceivedSpan) -> str | None:
+    """The span's ``tcc.runId`` attribute, or ``None`` when it has none."""
+    run_id = span.attributes.get(attrs.TCC_RUN_ID)
+    return run_id if isinstance(run_id, str) and run_id else None
+
+
+def is_run_span(span: ReceivedSpan) -> bool:
+    """Whether the span is a run's own span (``tcc.type`` is ``run``)."""
+    return span.attributes.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value
+
+
+def render_run(spans: Sequence[ReceivedSpan], *, color: bool = False) -> str:
+    """Render spans as trees, one line per span, without a trailing newline.
+
+    Roots are the spans whose parent is not among ``spans``; roots and siblings are ordered by
+    start time. Each line shows the name, duration and status, then when present: the run id,
+    model, tokens (input→output), cost (on a run: its own, else the sum over its steps), finish
+    reason, tool name and error message. Columns are aligned across lines.
+
+    Args:
+        spans: The spans to draw, in any order.
+        color: Use ANSI colors: red for errors, dim for ids.
+    """
+    ordered = sorted(spans, key=lambda s: (s.start_ns, s.name, s.span_id))
+    ids = {(span.trace_id, span.span_id) for span in ordered}
+    children: dict[tuple[str, str], list[ReceivedSpan]] = {}
+    roots: list[ReceivedSpan] = []
+    for span in ordered:
+        parent = span.parent_span_id
+        if parent is not None and (span.trace_id, parent) in ids and parent != span.span_id:
+            children.setdefault((span.trace_id, parent), []).append(span)
+        else:
+            roots.append(span)
+
+    rows: list[tuple[str, ReceivedSpan]] = []
+    placed: set[int] = set()
+    for root in roots + ordered:  # spans caught in a parent cycle have no root: shown as roots
+        if id(root) not in placed:
+            _place(root, children, rows, placed)
+
+    return _format_rows(rows, children, color)
+
+
+def _place(
+    root: ReceivedSpan,
+    children: Mapping[tuple[str, str], list[ReceivedSpan]],
+    rows: list[tuple[str, ReceivedSpan]],
+    placed: set[int],
+) -> None:
+    """Append ``root`` and its descendants depth-first, with box-drawing prefixes."""
+    stack: list[tuple[ReceivedSpan, str, str]] = [(root, "", "")]
+    while stack:  # a loop, not recursion: a deep chain of spans must not exhaust the stack
+        span, lead, connector = stack.pop()
+        if id(span) in placed:
+            continue
+        placed.add(id(span))
+        rows.append((lead + connector, span))
+        kids = [k for k in children.get((span.trace_id, span.span_id), []) if id(k) not in placed]
+        deeper = lead + ("" if not connector else "   " if connector == "└─ " else "│  ")
+        for index in reversed(range(len(kids))):
+            stack.append((kids[index], deeper, "└─ " if index == len(kids) - 1 else "├─ "))
+
+
+def _format_rows(
+    rows: list[tuple[str, ReceivedSpan]],
+    children: Mapping[tuple[str, str], list[ReceivedSpan]],
+    color: bool,
+) -> str:
+    lefts = [prefix + _clean(span.name) for prefix, span in rows]
+    durations = [_duration(span.duration_ms) for _, span in rows]
+    statuses = ["ERROR" if span.status_code == "ERROR" else "OK" for _, span in rows]
+    left_width = max((len(text) for text in lefts), default=0)
+    duration_width = max((len(text) for text in durations), default=0)
+    status_width = max((len(text) for text in statuses), default=0)
+    lines: list[str] = []
+    for (_, span), left, duration, status in zip(rows, lefts, durations, statuses):
+        status_cell = status.ljust(status_width)
+        if color and status == "ERROR":
+            status_cell = _RED + status + _RESET + status_cell[len(status) :]
+        cells = [left.ljust(left_width), duration.rjust(duration_width), status_cell]
+        cells.extend(_details(span, children, color))
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _details(
+    span: ReceivedSpan,
+    children: Mapping[tuple[str, str], list[ReceivedSpan]],
+    color: bool,
+) -> list[str]:
+    values = span.attributes
+    details: list[str] = []
+    run_id = run_id_of(span)
+    if run_id is not None and is_run_span(span):
+        short = _clean(run_id)
+        short = short if len(short) <= 8 else short[:8] + "…"
+        details.append("run " + (_DIM + short + _RESET if color else short))
+    model = _text(values.get(attrs.GEN_AI_RESPONSE_MODEL)) or _text(
+        values.get(attrs.GEN_AI_REQUEST_MODEL)
+    )
+    if model and not span.name.endswith(" " + model):  # "chat gpt-4o" already names it
+        details.append("model " + model)
+    tokens_in = _count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS))
+    tokens_out = _count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS))
+    if tokens_in is not None or tokens_out is not None:
+        details.append(f"tokens {_or_unknown(tokens_in)}→{_or_unknown(tokens_out)}")
+    cost = _number(values.get(attrs.STEP_REAL_TOTAL_COST))
+    if cost is None and is_run_span(span):
+        cost = _descendant_cost(span, children)
+    if cost is not None:
+        details.append("cost " + _dollars(cost))
+    finish = _text(values.get(attrs.STEP_FINISH_REASON))
+    if not finish:
+        reasons = values.get(attrs.GEN_AI_RESPONSE_FINISH_REASONS)
+        if isinstance(reasons, list):
+            finish = ",".join(_text(reason) for reason in reasons)
+    if finish:
+        details.append("finish " + finish)
+    tool = _text(values.get(attrs.GEN_AI_TOOL_NAME))
+    if tool and not span.name.endswith(" " + tool):  # "execute_tool search" already names it
+        details.append("tool " + tool)
+    if span.status_code == "ERROR" and span.status_message:
+        message = "error: " + _clean(span.status_message)
+        details.append(_RED + message + _RESET if color else message)
+    return details
+
+
+def _descendant_cost(
+    span: ReceivedSpan, children: Mapping[tuple[str, str], list[ReceivedSpan]]
+) -> float | None:
+    total: float | None = None
+    stack = list(children.get((span.trace_id, span.span_id), []))
+    seen: set[int] = set()
+    while stack:
+        child = stack.pop()
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        cost = _number(child.attributes.get(attrs.STEP_REAL_TOTAL_COST))
+        if cost is not None:
+            total = cost if total is None else total + cost
+        stack.extend(children.get((child.trace_id, child.span_id), []))
+    return total
+
+
+def _duration(ms: float) -> str:
+    ms = max(ms, 0.0)
+    if ms < 10:
+        return f"{ms:.1f} ms"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return f"{ms / 1000:.2f} s"
+
+
+def _dollars(cost: float) -> str:
+    digits = f"{cost:.6f}".rstrip("0")
+    whole, _, fraction = digits.partition(".")
+    return f"${whole}.{fraction.ljust(2, '0')}"
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _or_unknown(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _text(value: Any) -> str:
+    return _clean(value) if isinstance(value, str) else ""
+
+
+def _clean(text: str) -> str:
+    """Make network-supplied text safe for one terminal line: no control characters, bounded."""
+    text = "".join(char if char.isprintable() else " " for char in text)
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
