@@ -11,13 +11,13 @@ import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._redact import redact_url
 from tcc_otel._stats import Stats
+from tcc_otel._wire import encode_sdk_spans
 from tcc_otel._version import __version__
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
@@ -74,7 +74,7 @@ class OtlpHttpExporter(SpanExporter):
         if not spans:
             return SpanExportResult.SUCCESS
         try:
-            body = encode_spans(spans).SerializeToString()
+            body = encode_sdk_spans(spans)
         except Exception:  # a bad attribute must cost its batch, not the worker thread
             self._drop("encode_error", len(spans))
             logger.exception("encoding %d spans failed; they were dropped", len(spans))

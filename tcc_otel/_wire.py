@@ -1,0 +1,267 @@
+"""Direct OTLP protobuf encoding: the bytes of ``ExportTraceServiceRequest``, written by hand.
+
+The stock encoder builds protobuf message objects first; writing the wire format straight from
+plain values produces the same bytes at a fraction of the CPU. Field numbers are those of
+``opentelemetry/proto/trace/v1/trace.proto`` and ``common/v1/common.proto``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import TraceState
+
+_pack_double = struct.Struct("<d").pack
+_pack_fixed64 = struct.Struct("<Q").pack
+_pack_fixed32 = struct.Struct("<I").pack
+
+# Span.flags: "has is_remote" is always set; "is_remote" when the parent came from elsewhere.
+FLAG_HAS_IS_REMOTE = 0x100
+FLAG_IS_REMOTE = 0x200
+
+
+def varint(n: int) -> bytes:
+    """Unsigned LEB128; negative numbers as their 64-bit two's complement (int64 rule)."""
+    if 0 <= n < 0x80:
+        return bytes((n,))
+    n &= 0xFFFFFFFFFFFFFFFF
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(tag: bytes, payload: bytes) -> bytes:
+    """A length-delimited field: tag, length, payload."""
+    return tag + varint(len(payload)) + payload
+
+
+def _text(tag: bytes, text: str) -> bytes:
+    return _field(tag, text.encode("utf-8"))
+
+
+def any_value(value: Any) -> bytes:
+    """``AnyValue`` for one attribute value (the SDK's value types, plus mappings)."""
+    if isinstance(value, str):
+        return _text(b"\x0a", value)
+    if isinstance(value, bool):
+        return b"\x10\x01" if value else b"\x10\x00"
+    if isinstance(value, int):
+        return b"\x18" + varint(value)
+    if isinstance(value, float):
+        return b"\x21" + _pack_double(value)
+    if isinstance(value, bytes):
+        return _field(b"\x3a", value)
+    if value is None:
+        return b""
+    if isinstance(value, Mapping):
+        return _field(
+            b"\x32", b"".join(_field(b"\x0a", key_value(str(k), v)) for k, v in value.items())
+        )
+    if isinstance(value, Sequence):
+        return _field(b"\x2a", b"".join(_field(b"\x0a", any_value(v)) for v in value))
+    raise TypeError(f"attribute values cannot be {type(value).__name__}")
+
+
+def key_value(key: str, value: Any) -> bytes:
+    """``KeyValue``: the key, then the value (always present, maybe empty)."""
+    return _text(b"\x0a", key) + _field(b"\x12", any_value(value))
+
+
+def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
+    """Each attribute as a repeated ``KeyValue`` field with ``tag``."""
+    if not items:
+        return b""
+    return b"".join(_field(tag, key_value(k, v)) for k, v in items.items())
+
+
+def span(
+    *,
+    trace_id: int,
+    span_id: int,
+    parent_id: int | None,
+    parent_remote: bool,
+    name: str,
+    kind: int,
+    start_ns: int,
+    end_ns: int,
+    attrs: Mapping[str, Any] | None,
+    events: Iterable[tuple[str, int, Mapping[str, Any] | None]] = (),
+    status_code: int = 0,
+    status_message: str | None = None,
+    trace_state: str = "",
+    links: Iterable[bytes] = (),
+    dropped_attributes: int = 0,
+    dropped_events: int = 0,
+    dropped_links: int = 0,
+) -> bytes:
+    """One ``Span`` message. ``kind`` is OTLP's number (INTERNAL 1, SERVER 2, CLIENT 3, ...)."""
+    parts = [
+        b"\x0a\x10" + trace_id.to_bytes(16, "big"),
+        b"\x12\x08" + span_id.to_bytes(8, "big"),
+    ]
+    if trace_state:
+        parts.append(_text(b"\x1a", trace_state))
+    if parent_id is not None:
+        parts.append(b"\x22\x08" + parent_id.to_bytes(8, "big"))
+    if name:
+        parts.append(_text(b"\x2a", name))
+    if kind:
+        parts.append(b"\x30" + varint(kind))
+    if start_ns:
+        parts.append(b"\x39" + _pack_fixed64(start_ns))
+    if end_ns:
+        parts.append(b"\x41" + _pack_fixed64(end_ns))
+    parts.append(attributes(b"\x4a", attrs))
+    if dropped_attributes:
+        parts.append(b"\x50" + varint(dropped_attributes))
+    for event_name, event_ns, event_attrs in events:
+        event = b"\x09" + _pack_fixed64(event_ns) if event_ns else b""
+        if event_name:
+            event += _text(b"\x12", event_name)
+        event += attributes(b"\x1a", event_attrs)
+        parts.append(_field(b"\x5a", event))
+    if dropped_events:
+        parts.append(b"\x60" + varint(dropped_events))
+    parts.extend(_field(b"\x6a", link) for link in links)
+    if dropped_links:
+        parts.append(b"\x70" + varint(dropped_links))
+    status = b""
+    if status_message:
+        status += _text(b"\x12", status_message)
+    if status_code:
+        status += b"\x18" + varint(status_code)
+    parts.append(_field(b"\x7a", status))
+    flags = FLAG_HAS_IS_REMOTE | (FLAG_IS_REMOTE if parent_remote else 0)
+    parts.append(b"\x85\x01" + _pack_fixed32(flags))
+    return b"".join(parts)
+
+
+def link(
+    trace_id: int,
+    span_id: int,
+    remote: bool,
+    attrs: Mapping[str, Any] | None,
+    *,
+    trace_state: str = "",
+    dropped_attributes: int = 0,
+) -> bytes:
+    """One ``Span.Link`` message."""
+    out = b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
+    if trace_state:
+        out += _text(b"\x1a", trace_state)
+    out += attributes(b"\x22", attrs)
+    if dropped_attributes:
+        out += b"\x28" + varint(dropped_attributes)
+    flags = FLAG_HAS_IS_REMOTE | (FLAG_IS_REMOTE if remote else 0)
+    return out + b"\x35" + _pack_fixed32(flags)
+
+
+def scope_spans(
+    scope_name: str,
+    scope_version: str | None,
+    spans: Sequence[bytes],
+    *,
+    scope_attributes: Mapping[str, Any] | None = None,
+    schema_url: str | None = None,
+) -> bytes:
+    """``ScopeSpans``: the instrumentation scope and its encoded spans."""
+    scope = b""
+    if scope_name:
+        scope += _text(b"\x0a", scope_name)
+    if scope_version:
+        scope += _text(b"\x12", scope_version)
+    scope += attributes(b"\x1a", scope_attributes)
+    out = _field(b"\x0a", scope) + b"".join(_field(b"\x12", s) for s in spans)
+    if schema_url:
+        out += _text(b"\x1a", schema_url)
+    return out
+
+
+def resource_spans(
+    resource_attributes: Mapping[str, Any] | None,
+    scopes: Sequence[bytes],
+    *,
+    schema_url: str | None = None,
+) -> bytes:
+    """``ResourceSpans``: the resource and its encoded ``ScopeSpans``."""
+    out = _field(b"\x0a", attributes(b"\x0a", resource_attributes))
+    out += b"".join(_field(b"\x12", s) for s in scopes)
+    if schema_url:
+        out += _text(b"\x1a", schema_url)
+    return out
+
+
+def export_request(resources: Sequence[bytes]) -> bytes:
+    """``ExportTraceServiceRequest``: the body of ``POST /v1/traces``."""
+    return b"".join(_field(b"\x0a", r) for r in resources)
+
+
+def encode_sdk_spans(spans: Sequence[ReadableSpan]) -> bytes:
+    """An ``ExportTraceServiceRequest`` for SDK spans, grouped by resource, then scope."""
+    grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+    for item in spans:
+        scopes = grouped.setdefault(item.resource, {})
+        scopes.setdefault(item.instrumentation_scope, []).append(_sdk_span(item))
+    resources = []
+    for resource, scopes in grouped.items():
+        encoded = [
+            scope_spans(
+                scope.name if scope else "",
+                scope.version if scope else None,
+                blobs,
+                scope_attributes=scope.attributes if scope else None,
+                schema_url=scope.schema_url if scope else None,
+            )
+            for scope, blobs in scopes.items()
+        ]
+        resources.append(
+            resource_spans(resource.attributes, encoded, schema_url=resource.schema_url)
+        )
+    return export_request(resources)
+
+
+def _sdk_span(item: ReadableSpan) -> bytes:
+    context = item.get_span_context()
+    assert context is not None
+    parent = item.parent
+    status = item.status
+    return span(
+        trace_id=context.trace_id,
+        span_id=context.span_id,
+        parent_id=parent.span_id if parent else None,
+        parent_remote=bool(parent and parent.is_remote),
+        name=item.name,
+        kind=item.kind.value + 1,
+        start_ns=item.start_time or 0,
+        end_ns=item.end_time or 0,
+        attrs=item.attributes,
+        events=[(e.name, e.timestamp, e.attributes) for e in item.events],
+        links=[
+            link(
+                ln.context.trace_id,
+                ln.context.span_id,
+                ln.context.is_remote,
+                ln.attributes,
+                dropped_attributes=ln.dropped_attributes,
+            )
+            for ln in item.links
+        ],
+        status_code=status.status_code.value,
+        status_message=status.description,
+        trace_state=_trace_state(context.trace_state),
+        dropped_attributes=item.dropped_attributes,
+        dropped_events=item.dropped_events,
+        dropped_links=item.dropped_links,
+    )
+
+
+def _trace_state(state: TraceState | None) -> str:
+    return ",".join(f"{k}={v}" for k, v in state.items()) if state else ""
