@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._redact import redact_url
 from tcc_otel._stats import Stats
-from tcc_otel._wire import encode_sdk_spans
 from tcc_otel._version import __version__
+from tcc_otel._wire import encode_sdk_spans
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
 _MAX_BACKOFF = 8.0
