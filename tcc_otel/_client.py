@@ -9,7 +9,7 @@ import time
 import uuid
 import weakref
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Optional
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -21,7 +21,6 @@ from opentelemetry.util.types import AttributeValue
 from tcc_otel import _attributes as attrs
 from tcc_otel._config import (
     FEEDBACK_PATH,
-    PROD_BASE_URL,
     Config,
     base_url_of,
     check_url,
@@ -29,7 +28,7 @@ from tcc_otel._config import (
     resolve,
     traces_url,
 )
-from tcc_otel._encode import to_text
+from tcc_otel._encode import to_id, to_text
 from tcc_otel._exporter import OtlpHttpExporter
 from tcc_otel._feedback import build_payload, post_feedback
 from tcc_otel._guard import internal_error
@@ -42,13 +41,15 @@ from tcc_otel._tool_call import ToolCall
 from tcc_otel._version import __version__
 
 _SCOPE = "tcc_otel"
+Route = tuple[Optional[str], str]
+"""(API key, base URL) of a run that overrides the configured destination."""
 _ENDED_RUNS_KEPT = 4096  # span contexts of ended runs, so late tcc.step(run_id=...) still nest
 
 
 class Pipeline:
     """One destination: the tracer records use and, when export is on, the processor behind it."""
 
-    __slots__ = ("api_key", "base_url", "processor", "provider", "tracer")
+    __slots__ = ("api_key", "base_url", "processor", "provider", "route", "tracer")
 
     def __init__(
         self,
@@ -58,8 +59,10 @@ class Pipeline:
         base_url: str = "",
         processor: BackgroundProcessor | None = None,
         provider: TracerProvider | None = None,
+        route: Route | None = None,
     ) -> None:
         self.tracer = tracer
+        self.route = route  # set for the destination of runs with their own key or URL
         self.api_key = api_key
         self.base_url = base_url
         self.processor = processor
@@ -90,6 +93,8 @@ class Client:
         self._per_run: dict[tuple[str | None, str], Pipeline] = {}
         self._runs: weakref.WeakValueDictionary[str, Run] = weakref.WeakValueDictionary()
         self._ended_runs: OrderedDict[str, SpanContext] = OrderedDict()
+        self._routes: dict[str, Route] = {}  # open runs with their own key or URL
+        self._ended_routes: OrderedDict[str, Route] = OrderedDict()
         self._shut_down = False
         self._atexit_registered = False
         self.stats = Stats()
@@ -103,7 +108,7 @@ class Client:
         if config is None:
             with self._lock:
                 if self._config is None:
-                    self._config = _config_from_env()
+                    self._config = resolve()  # bad env values are logged, never raised
                     if self._config.debug:
                         enable_debug()
                 config = self._config
@@ -164,20 +169,50 @@ class Client:
             return pipeline
 
     def _build(self, config: Config, api_key: str | None, base_url: str | None) -> Pipeline:
-        """Create a pipeline; called with the lock held."""
+        """Create a pipeline; called with the lock held.
+
+        Every pipeline records with the same tracer (the user's provider, or the one we own);
+        a run that overrides the key or URL only gets its own exporting processor, attached to
+        that provider, which takes the spans routed to it and nothing else.
+        """
         if self._shut_down or config.sdk_disabled:
             return Pipeline(trace.NoOpTracer())
         overridden = base_url is not None
         key = api_key if overridden else config.api_key
         base = base_url if base_url is not None else config.base_url
+        route = (key, base) if overridden else None
+        if overridden:
+            host = self.pipeline()
+            tracer, provider, owned = host.tracer, config.tracer_provider or host.provider, None
+        elif config.tracer_provider is not None:
+            provider = config.tracer_provider
+            tracer, owned = provider.get_tracer(_SCOPE, __version__), None
+        else:
+            resource = Resource.create(
+                {SERVICE_NAME: config.service_name} if config.service_name else {}
+            )
+            owned = provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+            tracer = provider.get_tracer(_SCOPE, __version__)
         processor = None
-        if config.exporter == "none" and not overridden:
+        if config.exporter == "none":
             pass  # the user's provider (or nobody) gets the spans
         elif key or is_loopback(base):
             exporter = OtlpHttpExporter(
                 traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
             )
-            processor = BackgroundProcessor(exporter, self.stats)
+            processor = BackgroundProcessor(
+                exporter, self.stats, route=route, route_of=self.route_of
+            )
+            add = getattr(provider, "add_span_processor", None)
+            if add is None:
+                logger.warning(
+                    "the tracer_provider passed to configure() cannot take span processors "
+                    "(%s); spans are recorded there but not sent to The Context Company",
+                    type(provider).__name__,
+                )
+                processor = None
+            else:
+                add(processor)
         else:
             logger.warning(
                 "TCC_API_KEY is not set: runs are recorded as spans but not sent to The Context "
@@ -187,34 +222,16 @@ class Client:
         if not self._atexit_registered:
             atexit.register(self._at_exit)
             self._atexit_registered = True
-        user_provider = config.tracer_provider
-        if user_provider is not None and not overridden:
-            if processor is not None:
-                add = getattr(user_provider, "add_span_processor", None)
-                if add is None:
-                    logger.warning(
-                        "the tracer_provider passed to configure() cannot take span processors "
-                        "(%s); spans are recorded there but not sent to The Context Company",
-                        type(user_provider).__name__,
-                    )
-                    processor = None
-                else:
-                    add(processor)
-            tracer = user_provider.get_tracer(_SCOPE, __version__)
-            return Pipeline(tracer, api_key=key, base_url=base, processor=processor)
-        resource = Resource.create(
-            {SERVICE_NAME: config.service_name} if config.service_name else {}
-        )
-        provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        if processor is not None:
-            provider.add_span_processor(processor)
         return Pipeline(
-            provider.get_tracer(_SCOPE, __version__),
-            api_key=key,
-            base_url=base,
-            processor=processor,
-            provider=provider,
+            tracer, api_key=key, base_url=base, processor=processor, provider=owned, route=route
         )
+
+    def route_of(self, run_id: str) -> Route | None:
+        """The destination of a run that overrode its key or URL; ``None`` for the default."""
+        route = self._routes.get(run_id)
+        if route is None and self._ended_routes:
+            route = self._ended_routes.get(run_id)
+        return route
 
     def _pipelines(self) -> list[Pipeline]:
         with self._lock:
@@ -233,7 +250,7 @@ class Client:
     ) -> Run:
         """Open a run whose span's parent is the active span."""
         pipeline = self.pipeline_for(api_key, tcc_url)
-        rid = _new_id() if run_id is None else str(run_id)
+        rid = _new_id() if run_id is None else to_id(run_id)
         initial: dict[str, AttributeValue] = {
             attrs.TCC_TYPE: attrs.SpanKind.RUN.value,
             attrs.TCC_RUN_ID: rid,
@@ -249,16 +266,24 @@ class Client:
         span = _start_span(pipeline, attrs.OP_INVOKE_AGENT, None, SpanKind.INTERNAL, initial)
         run = Run(self, pipeline, span, rid)
         self._runs[rid] = run
+        if pipeline.route is not None:
+            self._routes[rid] = pipeline.route
         return run
 
     def run_ended(self, run: Run) -> None:
-        """Forget an ended run, keeping its span context for late steps and tool calls."""
+        """Forget an ended run, keeping its span context (and route) for late children."""
+        rid = run.run_id
         with self._lock:
-            if self._runs.get(run.run_id) is run:
-                del self._runs[run.run_id]
-            self._ended_runs[run.run_id] = run.span.get_span_context()
+            if self._runs.get(rid) is run:
+                del self._runs[rid]
+            self._ended_runs[rid] = run.span.get_span_context()
             if len(self._ended_runs) > _ENDED_RUNS_KEPT:
                 self._ended_runs.popitem(last=False)
+            route = self._routes.pop(rid, None)
+            if route is not None:
+                self._ended_routes[rid] = route
+                if len(self._ended_routes) > _ENDED_RUNS_KEPT:
+                    self._ended_routes.popitem(last=False)
 
     def _parent_of(self, run_id: str) -> tuple[Run | None, Context | None, Pipeline]:
         """Where a step or tool call of ``run_id`` nests: its open run, an ended run of this
@@ -273,12 +298,12 @@ class Client:
 
     def start_step(self, run_id: Any, step_id: str | None, run: Run | None = None) -> Step:
         """Open a step of ``run_id``."""
-        rid = str(run_id)
+        rid = to_id(run_id)
         if run is None:
             run, parent, pipeline = self._parent_of(rid)
         else:
             parent, pipeline = trace.set_span_in_context(run.span), run._pipeline
-        sid = _new_id() if step_id is None else str(step_id)
+        sid = _new_id() if step_id is None else to_id(step_id)
         span = _start_span(
             pipeline,
             attrs.OP_CHAT,
@@ -302,12 +327,12 @@ class Client:
         tool_call_id: str | None,
     ) -> ToolCall:
         """Open a tool call under ``parent_span``, or where ``run_id``'s records nest."""
-        rid = str(run_id)
+        rid = to_id(run_id)
         if parent_span is None or pipeline is None:
             _, parent, pipeline = self._parent_of(rid)
         else:
             parent = trace.set_span_in_context(parent_span)
-        cid = _new_id() if tool_call_id is None else str(tool_call_id)
+        cid = _new_id() if tool_call_id is None else to_id(tool_call_id)
         span = _start_span(
             pipeline,
             attrs.OP_EXECUTE_TOOL,
@@ -396,14 +421,3 @@ def _start_span(
 
 def _new_id() -> str:
     return str(uuid.uuid4())
-
-
-def _config_from_env() -> Config:
-    """Resolve the environment; an unsafe URL there disables export instead of raising."""
-    try:
-        return resolve()
-    except ValueError as exc:
-        logger.error("%s Nothing will be sent.", exc)
-        return resolve(
-            api_key="", base_url=PROD_BASE_URL, feedback_url=PROD_BASE_URL + FEEDBACK_PATH
-        )

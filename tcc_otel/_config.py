@@ -8,6 +8,9 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import TracerProvider
 
+from tcc_otel._log import logger
+from tcc_otel._redact import redact_text, redact_url
+
 PROD_BASE_URL = "https://api.thecontext.company"
 DEV_BASE_URL = "https://dev.thecontext.company"
 TRACES_PATH = "/v1/traces"
@@ -95,18 +98,29 @@ def check_url(url: str, *, allow_unsafe: bool, what: str) -> str:
         host = parts.hostname or ""
         parts.port  # noqa: B018 -- raises ValueError on a bad port
     except ValueError as exc:
-        raise ValueError(f"{what} {url!r} is not a valid URL: {exc}") from None
+        raise ValueError(f"{what} {redact_url(url)!r} is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise ValueError(f"{what} {url!r} must be an http:// or https:// URL with a host.")
+        raise ValueError(
+            f"{what} {redact_url(url)!r} must be an http:// or https:// URL with a host."
+        )
     origin = f"{parts.scheme}://{parts.netloc}"
     if allow_unsafe or origin in _TRUSTED_ORIGINS or host in LOOPBACK_HOSTS:
         return url
     raise ValueError(
-        f"{what} {url!r} is not The Context Company's endpoint nor this machine, so the API key "
-        "will not be sent there. Use https://api.thecontext.company, "
-        "https://dev.thecontext.company or a localhost URL, or set TCC_ALLOW_UNSAFE_BASE_URL=1 (or "
+        f"{what} {redact_url(url)!r} is not The Context Company's endpoint nor this machine, "
+        "so the API key will not be sent there. Use https://api.thecontext.company, "
+        "https://dev.thecontext.company or a localhost URL, or set "
+        "TCC_ALLOW_UNSAFE_BASE_URL=1 (or "
         "configure(allow_unsafe_base_url=True)) if you trust that host."
     )
+
+
+def _check_exporter(mode: str) -> str:
+    if mode not in EXPORTERS:
+        raise ValueError(
+            f"exporter {mode!r} is not known; use one of: {', '.join(sorted(EXPORTERS))}."
+        )
+    return mode
 
 
 def traces_url(base_url: str) -> str:
@@ -149,30 +163,45 @@ def resolve(
     Raises:
         ValueError: a URL fails the safety check (see ``check_url``).
     """
-    mode = (exporter or os.environ.get("TCC_EXPORTER", "").strip().lower() or "tcc").lower()
-    if mode not in EXPORTERS:
-        raise ValueError(
-            f"exporter {mode!r} is not known; use one of: {', '.join(sorted(EXPORTERS))}."
-        )
+    refused: list[str] = []  # bad values from the environment: logged, never raised
+    if exporter is not None:
+        mode = _check_exporter(exporter.strip().lower())
+    else:
+        mode = os.environ.get("TCC_EXPORTER", "").strip().lower() or "tcc"
+        try:
+            mode = _check_exporter(mode)
+        except ValueError as exc:
+            refused.append(f"TCC_EXPORTER: {exc}")
+            mode = "none"
     key = api_key if api_key is not None else (os.environ.get("TCC_API_KEY", "").strip() or None)
     unsafe = (
         allow_unsafe_base_url
         if allow_unsafe_base_url is not None
         else env_flag("TCC_ALLOW_UNSAFE_BASE_URL", False)
     )
-    base = base_url or os.environ.get("TCC_BASE_URL", "").strip() or default_base_url(key)
-    base = check_url(base, allow_unsafe=unsafe, what="The TCC base URL")
-    base = base_url_of(base)
-    feedback = feedback_url or os.environ.get("TCC_FEEDBACK_URL", "").strip()
-    feedback = (
-        check_url(feedback, allow_unsafe=unsafe, what="The TCC feedback URL")
-        if feedback
-        else base + FEEDBACK_PATH
-    )
+
+    def url(given: str | None, env: str, what: str) -> str | None:
+        if given:  # passed in code: misuse raises at the call site
+            return check_url(given, allow_unsafe=unsafe, what=what)
+        raw = os.environ.get(env, "").strip()
+        if not raw:
+            return None
+        try:
+            return check_url(raw, allow_unsafe=unsafe, what=env)
+        except ValueError as exc:
+            refused.append(str(exc))
+            return None
+
+    base = url(base_url, "TCC_BASE_URL", "The TCC base URL")
+    feedback = url(feedback_url, "TCC_FEEDBACK_URL", "The TCC feedback URL")
+    if refused:
+        logger.error("%s Nothing will be sent.", redact_text(" ".join(refused)))
+        key = None  # without a key, nothing leaves this machine
+    base = base_url_of(base or default_base_url(key))
     return Config(
         api_key=key,
         base_url=base,
-        feedback_url=feedback,
+        feedback_url=feedback or base + FEEDBACK_PATH,
         allow_unsafe_base_url=unsafe,
         capture_content=(
             capture_content

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from tcc_otel._log import logger
+from tcc_otel._redact import redact_text
 
 
 def clean_text(text: str) -> str:
@@ -19,6 +20,16 @@ def clean_text(text: str) -> str:
         except UnicodeEncodeError:  # a lone surrogate: protobuf would refuse the whole batch
             text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+def status_text(message: object) -> str:
+    """A status message as stored: secrets redacted, unexportable characters replaced."""
+    return clean_text(redact_text(str(message)))
+
+
+def to_id(value: object) -> str:
+    """An id given by the caller, as an exportable string."""
+    return clean_text(value if type(value) is str else str(value))
 
 
 def warn_dropped(method: str, what: str, value: object) -> None:
@@ -60,13 +71,15 @@ def to_json_text(value: object, method: str) -> str | None:
     return to_json(value, method)
 
 
+INT64_MAX = 2**63 - 1
+"""Largest integer an OTLP attribute can carry."""
+
+
 def to_count(value: object, method: str, name: str) -> int | None:
     """A token count: a non-negative ``int`` (``bool`` refused), else warn and return ``None``."""
-    if type(value) is int and value >= 0:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= INT64_MAX:
         return int(value)
-    warn_dropped(method, f"{name} must be a non-negative int", value)
+    warn_dropped(method, f"{name} must be a non-negative int below 2**63", value)
     return None
 
 
@@ -84,7 +97,11 @@ def to_metadata_value(value: object, method: str, key: str) -> Any:
     """A metadata value: ``str``/``int``/``float``/``bool`` kept, anything else warned, ``None``."""
     if isinstance(value, str):
         return clean_text(value)
-    if isinstance(value, (bool, int, float)):
+    if isinstance(value, (bool, float)) or (
+        isinstance(value, int) and -INT64_MAX - 1 <= value <= INT64_MAX
+    ):
         return value
-    warn_dropped(method, f"metadata value for {key!r} must be str, int, float or bool", value)
+    warn_dropped(
+        method, f"metadata value for {key!r} must be str, int (64-bit), float or bool", value
+    )
     return None

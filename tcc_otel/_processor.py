@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable, Hashable
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -20,6 +21,9 @@ from tcc_otel._stats import Stats
 class BackgroundProcessor(SpanProcessor):
     """Queues ended spans that belong to a run and exports them off the caller's thread.
 
+    Several processors may sit on one provider, one per destination: each takes the spans
+    whose run ``route_of`` maps to its ``route`` (``None`` for the configured destination).
+
     The caller only appends to a deque under a short lock; encoding and I/O happen on the
     worker. A full queue drops the span and counts it: the caller never waits.
     """
@@ -32,8 +36,12 @@ class BackgroundProcessor(SpanProcessor):
         max_queue: int = 20_000,
         batch_size: int = 512,
         delay: float = 0.5,
+        route: Hashable | None = None,
+        route_of: Callable[[str], Hashable | None] | None = None,
     ) -> None:
         self._exporter = exporter
+        self._route = route
+        self._route_of = route_of
         self._stats = stats
         self._max_queue = max_queue
         self._batch_size = batch_size
@@ -58,8 +66,11 @@ class BackgroundProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Queue ``span`` if it belongs to a run; count it dropped if the queue is full."""
         span_attrs = span.attributes
-        if not span_attrs or attrs.TCC_RUN_ID not in span_attrs:
+        run_id = span_attrs.get(attrs.TCC_RUN_ID) if span_attrs else None
+        if not isinstance(run_id, str):
             return  # the user's own spans outside our records are not ours to send
+        if self._route_of is not None and self._route_of(run_id) != self._route:
+            return  # the run has its own key or URL: another processor sends it
         self._stats.add("recorded")
         with self._lock:
             if self._retired:

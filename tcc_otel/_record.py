@@ -13,8 +13,8 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
+from tcc_otel._encode import status_text
 from tcc_otel._guard import internal_error
-from tcc_otel._redact import redact_text
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline
@@ -118,7 +118,7 @@ class Record:
         with self._lock:
             self._require_open("error")
             self._ended = True
-        message = None if status_message is None else redact_text(str(status_message))
+        message = None if status_message is None else status_text(status_message)
         self._finish(message, attrs.ERROR_TYPE_OTHER)
 
     def _check_complete(self) -> None:
@@ -212,7 +212,7 @@ class Record:
             self._finish(None, None)
             return
         if missing is not None:  # misuse: still end the span so nothing is lost, then say so
-            self._finish(redact_text(str(missing)), type(missing).__name__)
+            self._finish(status_text(missing), type(missing).__name__)
             raise missing
         assert exc is not None
         if isinstance(exc, Exception):
@@ -220,7 +220,7 @@ class Record:
                 self._span.record_exception(exc)
             except Exception:
                 internal_error(f"{self._NAME}.__exit__")
-            message = redact_text(f"{type(exc).__name__}: {exc}")
+            message = status_text(f"{type(exc).__name__}: {exc}")
         else:  # KeyboardInterrupt, SystemExit, GeneratorExit, CancelledError
             message = type(exc).__name__
         self._finish(message, type(exc).__name__)

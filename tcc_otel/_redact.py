@@ -9,27 +9,34 @@ REDACTED = "[REDACTED]"
 """What replaces a secret."""
 
 _PATTERNS = (
-    # Authorization header values: "Bearer abc", "Basic dXNlcjpwYXNz".
-    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + REDACTED),
-    # key=value / key: value assignments whose key names a secret.
+    # Authorization header values: "Bearer abc", "Basic dXNlcjpwYXNz" (Basic needs 8+
+    # characters, so that prose such as "the Basic plan" stays readable).
+    (re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 " + REDACTED),
+    (re.compile(r"\b(Basic)\s+[A-Za-z0-9+/=]{8,}", re.IGNORECASE), r"\1 " + REDACTED),
+    # key=value, key: value, "key": "value" where the key ends in a secret's name; the value
+    # is a quoted string (spaces allowed) or a bare word. "max_tokens=4096" is not a secret.
     (
         re.compile(
             r"""(?ix)
-            \b([a-z0-9_.-]*(?:api[_-]?key|apikey|token|secret|password|passwd|pwd)[a-z0-9_.-]*)
-            (\s*[=:]\s*)
-            (["']?)[^\s"'&,;]+\3
+            \b([a-z0-9_.-]*(?:api[_-]?key|apikey|token|secret|password|passwd|pwd))
+            (["']?\s*[=:]\s*)
+            (?:(")[^"]*"|(')[^']*'|[^\s"'&,;]+)
             """
         ),
-        r"\1\2\3" + REDACTED + r"\3",
+        lambda m: m[1] + m[2] + _quoted(m[3] or m[4] or ""),
     ),
     # user:password@ in URLs.
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@"), r"\1" + REDACTED + "@"),
     # Well-known token shapes, 16+ characters after the prefix.
     (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), REDACTED),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{16,}"), REDACTED),
+    (re.compile(r"\bxox[a-z]-[A-Za-z0-9-]{16,}"), REDACTED),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{16,}"), REDACTED),
     (re.compile(r"\bservice_[A-Za-z0-9_-]{16,}"), REDACTED),
 )
+
+
+def _quoted(quote: str) -> str:
+    return quote + REDACTED + quote
 
 
 def redact_text(text: str, *secrets: str) -> str:

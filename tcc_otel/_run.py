@@ -9,9 +9,8 @@ from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
-from tcc_otel._encode import to_metadata_value, to_text, warn_dropped
+from tcc_otel._encode import clean_text, status_text, to_metadata_value, to_text, warn_dropped
 from tcc_otel._record import Record, messages_json, parts_json
-from tcc_otel._redact import redact_text
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline
@@ -56,11 +55,15 @@ class Run(Record):
         ``tcc.orgName``) are written as they are, others as ``tcc.metadata.<key>``.
         """
         items: dict[str, AttributeValue] = {}
+        if data is not None and not isinstance(data, Mapping):
+            warn_dropped("Run.metadata()", "the first argument must be a dict", data)
+            data = None
         for source in (data or {}, more):
-            for key, value in source.items():
-                if not isinstance(key, str) or not key:
-                    warn_dropped("Run.metadata()", "metadata keys must be non-empty str", key)
+            for raw_key, value in source.items():
+                if not isinstance(raw_key, str) or not raw_key:
+                    warn_dropped("Run.metadata()", "metadata keys must be non-empty str", raw_key)
                     continue
+                key = clean_text(raw_key)
                 clean = to_metadata_value(value, "Run.metadata()", key)
                 if clean is not None:
                     name = (
@@ -79,7 +82,7 @@ class Run(Record):
         if type(code) is not int or code not in (0, 2):
             warn_dropped("Run.status()", "the code must be 0 (success) or 2 (error)", code)
             return self._set("status", "", None)
-        text = None if message is None else redact_text(str(message))
+        text = None if message is None else status_text(message)
         with self._lock:
             self._require_open("status")
             self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
