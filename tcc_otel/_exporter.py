@@ -63,6 +63,11 @@ class OtlpHttpExporter(SpanExporter):
         self._wake = threading.Event()  # set to cut a backoff sleep short
         self._conn: http.client.HTTPConnection | None = None
         self._log = RateLimitedLog()
+        # Outcome counting: the processor may give up on an export at shutdown (abandon) while
+        # the worker is still inside it; the lock makes sure each span is counted once.
+        self._count_lock = threading.Lock()
+        self._uncounted = 0
+        self._abandoned = False
 
     def set_deadline(self, deadline: float | None) -> None:
         """Bound every later request and retry by ``deadline`` (a ``time.monotonic()`` value)."""
@@ -73,6 +78,9 @@ class OtlpHttpExporter(SpanExporter):
         """Send ``spans``; count them as exported or dropped with a reason."""
         if not spans:
             return SpanExportResult.SUCCESS
+        if not self._uncounted:  # a top-level call, not a 413 half: its spans await counting
+            with self._count_lock:
+                self._uncounted = len(spans)
         try:
             body = encode_sdk_spans(spans)
         except Exception:  # a bad attribute must cost its batch, not the worker thread
@@ -96,14 +104,15 @@ class OtlpHttpExporter(SpanExporter):
         payload = gzip.compress(body, compresslevel=1) if self._compress else body
         end = time.monotonic() + self._retry_budget
         attempt = 0
+        reason, why = "deadline", "out of time"
         while True:
-            limit = end if self._deadline is None else min(end, self._deadline)
-            remaining = limit - time.monotonic()
+            self._wake.clear()  # a deadline set from here on cuts the next wait short
+            remaining = self._limit(end) - time.monotonic()
             if remaining <= 0:
-                return self._give_up(n, "deadline")
+                return self._give_up(n, self._reason(end, reason), why)
             status, retry_after, error = self._post(payload, min(self._timeout, remaining))
             if status is not None and 200 <= status < 300:
-                self._stats.add("exported", n)
+                self._count("exported", n)
                 return SpanExportResult.SUCCESS
             if status == 413 and n > 1:
                 half = n // 2
@@ -114,16 +123,26 @@ class OtlpHttpExporter(SpanExporter):
             if status is not None and status not in _RETRYABLE:
                 return self._reject(n, status)
             delay = retry_after if retry_after is not None else self._backoff(attempt)
+            reason = "unreachable" if status is None else f"http_{status}"
             why = error or f"HTTP {status}"
-            if time.monotonic() + delay >= limit:
-                return self._give_up(n, "unreachable" if status is None else f"http_{status}", why)
-            self._stats.add("retried", n)
+            if time.monotonic() + delay >= self._limit(end):
+                return self._give_up(n, reason, why)
+            self._count("retried", n)
             self._log.warning(
                 "retry", "export to %s failed (%s); retrying %d spans", self._safe_url, why, n
             )
             attempt += 1
-            self._wake.clear()
             self._wake.wait(delay)
+
+    def _limit(self, end: float) -> float:
+        deadline = self._deadline
+        return end if deadline is None else min(end, deadline)
+
+    def _reason(self, end: float, failure: str) -> str:
+        """Why a batch is given up before its next attempt: the shutdown deadline cut the wait
+        short, or the retry budget ran out after its last failure."""
+        deadline = self._deadline
+        return "deadline" if deadline is not None and deadline <= end else failure
 
     def _post(self, payload: bytes, timeout: float) -> tuple[int | None, float | None, str | None]:
         """One request: (status, Retry-After seconds, connection error) — never raises."""
@@ -184,8 +203,28 @@ class OtlpHttpExporter(SpanExporter):
         )
         return SpanExportResult.FAILURE
 
+    def abandon(self) -> int:
+        """Stop counting the export in progress; return how many of its spans were not yet
+        counted, for the caller to count as lost. Later outcomes of that export are ignored."""
+        with self._count_lock:
+            self._abandoned = True
+            left, self._uncounted = self._uncounted, 0
+            return left
+
+    def _count(self, name: str, n: int) -> None:
+        with self._count_lock:
+            if self._abandoned:
+                return
+            if name == "exported":
+                self._uncounted -= n
+            self._stats.add(name, n)
+
     def _drop(self, reason: str, n: int) -> int:
-        return self._stats.drop(reason, n)
+        with self._count_lock:
+            if self._abandoned:
+                return 0
+            self._uncounted -= n
+            return self._stats.drop(reason, n)
 
 
 def _retry_after(value: str | None) -> float | None:

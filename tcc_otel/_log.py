@@ -11,7 +11,7 @@ logger = logging.getLogger("tcc_otel")
 def enable_debug() -> None:
     """Turn on debug output on stderr (``TCC_DEBUG=1``), unless the application set a handler."""
     logger.setLevel(logging.DEBUG)
-    if not logger.handlers:
+    if not logger.hasHandlers():  # the application's own (e.g. root) handler prints already
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s tcc_otel %(levelname)s %(message)s"))
         logger.addHandler(handler)

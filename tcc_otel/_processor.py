@@ -71,10 +71,10 @@ class BackgroundProcessor(SpanProcessor):
             return  # the user's own spans outside our records are not ours to send
         if self._route_of is not None and self._route_of(run_id) != self._route:
             return  # the run has its own key or URL: another processor sends it
-        self._stats.add("recorded")
         with self._lock:
             if self._retired:
                 return  # configure() replaced us; the new processor takes this span
+            self._stats.add("recorded")
             if self._closed:
                 reason = "after_shutdown"
             elif len(self._queue) >= self._max_queue:
@@ -114,8 +114,11 @@ class BackgroundProcessor(SpanProcessor):
         if worker is not None:
             worker.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            lost = len(self._queue) + self._in_flight
+            lost = len(self._queue)
             self._queue.clear()
+            in_flight = self._in_flight
+        if in_flight:  # the worker is still inside an export: count what it has not counted
+            lost += self._exporter.abandon()
         if lost:
             total = self._stats.drop("shutdown_timeout", lost)
             logger.warning(

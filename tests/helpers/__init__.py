@@ -1,0 +1,1 @@
+"""Helpers shared by the wire and failure tests."""

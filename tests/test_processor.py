@@ -1,0 +1,284 @@
+"""BackgroundProcessor: the bounded queue, its worker, flush and shutdown, and what they count."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from _fault_server import FaultServer, Reply
+from helpers.clients import fresh_client, messages
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Tracer
+
+import tcc_otel as tcc
+from tcc_otel._client import Client
+from tcc_otel._exporter import OtlpHttpExporter
+from tcc_otel._processor import BackgroundProcessor
+from tcc_otel._stats import Stats
+
+HANG_GUARD = 20.0
+"""Seconds after which a call that should return promptly is considered hung."""
+
+
+def counters(
+    recorded: int = 0, exported: int = 0, retried: int = 0, dropped: dict[str, int] | None = None
+) -> dict[str, object]:
+    """A whole ``Stats.snapshot()``."""
+    by_reason = dropped or {}
+    return {
+        "recorded": recorded,
+        "exported": exported,
+        "retried": retried,
+        "dropped": sum(by_reason.values()),
+        "dropped_by_reason": by_reason,
+    }
+
+
+class Setup:
+    """A processor exporting to ``url``, attached to a private provider, with its tracer."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_queue: int = 20_000,
+        batch_size: int = 512,
+        delay: float = 30.0,
+        export_timeout: float = 5.0,
+    ) -> None:
+        self.stats = Stats()
+        self.exporter = OtlpHttpExporter(
+            url, api_key="k", stats=self.stats, timeout=export_timeout, retry_budget=5.0
+        )
+        self.processor = BackgroundProcessor(
+            self.exporter, self.stats, max_queue=max_queue, batch_size=batch_size, delay=delay
+        )
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(self.processor)
+        self.tracer: Tracer = self.provider.get_tracer("tests")
+
+    def record(self, count: int, run_id: str | None = "run-1", prefix: str = "span") -> None:
+        """End ``count`` spans; those with a ``run_id`` belong to that run."""
+        attributes = {} if run_id is None else {"tcc.runId": run_id}
+        for index in range(count):
+            self.tracer.start_span(f"{prefix}-{index}", attributes=attributes).end()
+
+    def close(self) -> None:
+        """Stop the processor (bounded) and release the provider."""
+        self.processor.shutdown(2.0)
+        self.provider.shutdown()
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    """An endpoint that accepts everything."""
+    with FaultServer() as running:
+        yield running
+
+
+@pytest.fixture
+def setups() -> Iterator[list[Setup]]:
+    """Setups a test creates, closed in teardown."""
+    made: list[Setup] = []
+    yield made
+    for setup in made:
+        setup.close()
+
+
+def sent(server: FaultServer) -> list[str]:
+    """Names of every span the server received, in order."""
+    return [name for request in server.requests for name in request.span_names]
+
+
+class TestFlush:
+    """``force_flush`` exports what is queued before returning."""
+
+    def test_flush_exports_everything(self, server: FaultServer, setups: list[Setup]) -> None:
+        """Spans queued behind a long batch delay are all exported by force_flush()."""
+        setup = Setup(server.traces_url)
+        setups.append(setup)
+        setup.record(5)
+        assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
+        assert sent(server) == [f"span-{i}" for i in range(5)]
+        assert setup.stats.snapshot() == counters(recorded=5, exported=5)
+
+    def test_flush_with_nothing_queued(self, server: FaultServer, setups: list[Setup]) -> None:
+        """With nothing queued, force_flush() returns True and sends nothing."""
+        setup = Setup(server.traces_url)
+        setups.append(setup)
+        assert (setup.processor.force_flush(1000), server.requests) == (True, [])
+
+    def test_batches(self, server: FaultServer, setups: list[Setup]) -> None:
+        """No request carries more than ``batch_size`` spans, and none is lost or repeated."""
+        setup = Setup(server.traces_url, batch_size=3)
+        setups.append(setup)
+        setup.record(10)
+        assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
+        assert sorted(sent(server)) == sorted(f"span-{i}" for i in range(10))
+        assert max(request.span_count for request in server.requests) <= 3
+        assert setup.stats.snapshot() == counters(recorded=10, exported=10)
+
+    def test_spans_outside_runs_ignored(self, server: FaultServer, setups: list[Setup]) -> None:
+        """Spans without ``tcc.runId`` are neither counted nor sent."""
+        setup = Setup(server.traces_url)
+        setups.append(setup)
+        setup.record(2, run_id=None, prefix="user")
+        setup.record(2, prefix="run")
+        setup.record(1, run_id=None, prefix="later")
+        assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
+        assert sent(server) == ["run-0", "run-1"]
+        assert setup.stats.snapshot() == counters(recorded=2, exported=2)
+
+
+class TestQueue:
+    """A full queue drops spans instead of making the caller wait."""
+
+    def test_burst_over_max_queue(
+        self, server: FaultServer, setups: list[Setup], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A burst of 20 spans into a queue of 5 keeps 5 and drops 15, counted exactly and
+        warned about once."""
+        setup = Setup(server.traces_url, max_queue=5)
+        setups.append(setup)
+        setup.record(20)
+        assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
+        assert sent(server) == [f"span-{i}" for i in range(5)]
+        assert setup.stats.snapshot() == counters(
+            recorded=20, exported=5, dropped={"queue_full": 15}
+        )
+        [warning] = messages(caplog.records)
+        assert "queue_full" in warning
+
+    def test_after_shutdown(
+        self, server: FaultServer, setups: list[Setup], caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Spans ending after shutdown are counted as dropped and not sent."""
+        setup = Setup(server.traces_url)
+        setups.append(setup)
+        setup.processor.shutdown(1.0)
+        setup.record(3)
+        assert server.requests == []
+        assert setup.stats.snapshot() == counters(recorded=3, dropped={"after_shutdown": 3})
+        assert len(messages(caplog.records)) == 1
+
+
+class TestShutdown:
+    """``shutdown(timeout)`` delivers what it can within its deadline, then stops."""
+
+    def test_delivers_queue(self, server: FaultServer, setups: list[Setup]) -> None:
+        """Queued spans are delivered by shutdown(), and a second shutdown() does nothing."""
+        setup = Setup(server.traces_url)
+        setups.append(setup)
+        setup.record(4)
+        setup.processor.shutdown(HANG_GUARD)
+        setup.processor.shutdown(HANG_GUARD)
+        assert sent(server) == [f"span-{i}" for i in range(4)]
+        assert setup.stats.snapshot() == counters(recorded=4, exported=4)
+
+    def test_hanging_endpoint(self, caplog: pytest.LogCaptureFixture) -> None:
+        """Against an endpoint that never answers, shutdown(0.5) returns and counts the spans in
+        flight and still queued as ``shutdown_timeout``, with a warning giving their number."""
+        with FaultServer(default=Reply(hang=True)) as hanging:
+            setup = Setup(hanging.traces_url, delay=0.01, export_timeout=30.0)
+            setup.record(2)
+            assert hanging.wait_for_requests(1, HANG_GUARD)
+            setup.record(3, prefix="queued")
+            done = threading.Event()
+
+            def close() -> None:
+                setup.processor.shutdown(0.5)
+                done.set()
+
+            threading.Thread(target=close, daemon=True).start()
+            returned = done.wait(HANG_GUARD)
+            snapshot = setup.stats.snapshot()
+        worker = setup.processor._worker  # released by the server's stop; let it finish here
+        if worker is not None:
+            worker.join(HANG_GUARD)
+        setup.close()
+        assert returned
+        assert [request.span_count for request in hanging.requests] == [2]
+        assert snapshot == counters(recorded=5, dropped={"shutdown_timeout": 5})
+        assert [line for line in messages(caplog.records) if "not delivered" in line] == [
+            "5 spans were not delivered within the 0.5 s shutdown deadline; 5 spans dropped in all"
+        ]
+
+    @pytest.mark.parametrize("hang", [False, True], ids=["answered late", "connection dropped"])
+    def test_late_export_not_counted_twice(self, hang: bool) -> None:
+        """A batch counted as ``shutdown_timeout`` is not counted again when its request ends
+        after shutdown() returned, however it ends: every recorded span is counted once."""
+        answer = threading.Event()
+        first = Reply(hang=True) if hang else Reply(200, hold=answer)
+        with FaultServer([first]) as server:
+            setup = Setup(server.traces_url, delay=0.01, export_timeout=30.0)
+            setup.record(2)
+            assert server.wait_for_requests(1, HANG_GUARD)
+            setup.processor.shutdown(0.2)
+            worker = setup.processor._worker
+            assert worker is not None
+            answer.set()
+            server.released.set()  # a hanging request now ends with a dropped connection
+            worker.join(HANG_GUARD)
+            assert not worker.is_alive()
+            snapshot = setup.stats.snapshot()
+        counted = (snapshot["recorded"], snapshot["exported"], snapshot["dropped"])
+        assert counted in [(2, 2, 0), (2, 0, 2)]
+
+
+class TestClientStats:
+    """``tcc.stats()`` reports the default client's counters."""
+
+    @pytest.fixture
+    def client(self) -> Iterator[Client]:
+        """A fresh default client, shut down in teardown."""
+        with fresh_client() as fresh:
+            yield fresh
+
+    def test_exported(self, server: FaultServer, client: Client) -> None:
+        """A run with two steps is counted as three spans recorded and exported."""
+        tcc.configure(base_url=server.url, api_key="k")
+        with tcc.run() as r:
+            r.prompt("hi")
+            r.step().prompt("p").response("r").end()
+            r.step().error("boom")
+        assert tcc.flush()
+        assert tcc.stats() == counters(recorded=3, exported=3)
+
+    def test_refused(self, client: Client, caplog: pytest.LogCaptureFixture) -> None:
+        """Spans the endpoint refuses are counted as dropped under the HTTP status, and a
+        warning says so without raising."""
+        with FaultServer(default=Reply(400)) as refusing:
+            tcc.configure(base_url=refusing.url, api_key="k")
+            with tcc.run() as r:
+                r.prompt("hi")
+                r.step().prompt("p").response("r").end()
+            assert tcc.flush()
+        assert tcc.stats() == counters(recorded=2, dropped={"http_400": 2})
+        assert any("HTTP 400" in line for line in messages(caplog.records, logging.WARNING))
+
+    def test_shutdown_then_record(self, server: FaultServer, client: Client) -> None:
+        """After tcc.shutdown(), new records are neither sent nor counted."""
+        tcc.configure(base_url=server.url, api_key="k")
+        tcc.run().prompt("before").end()
+        tcc.shutdown()
+        tcc.run().prompt("after").end()
+        assert tcc.flush()
+        assert sent(server) == ["invoke_agent"]
+        assert tcc.stats() == counters(recorded=1, exported=1)
+
+    def test_reconfigure_same_provider(self, server: FaultServer, client: Client) -> None:
+        """Configuring twice with the same tracer_provider counts each later span once, though
+        the first (retired) processor stays attached to that provider."""
+        provider = TracerProvider()
+        try:
+            tcc.configure(base_url=server.url, api_key="k", tracer_provider=provider)
+            tcc.run().prompt("first").end()
+            tcc.configure(base_url=server.url, api_key="k", tracer_provider=provider)
+            tcc.run().prompt("second").end()
+            assert tcc.flush()
+        finally:
+            provider.shutdown()
+        assert sent(server) == ["invoke_agent", "invoke_agent"]
+        assert tcc.stats() == counters(recorded=2, exported=2)
