@@ -1,5 +1,7 @@
 # make demo: an example agent traced, its spans shown as a tree by a local receiver (no key).
 # make test: ruff, mypy --strict and the test suite, in .venv (created if missing).
+# make bench: tcc_otel vs raw OpenTelemetry vs contextcompany, side by side (benchmarks/README.md);
+#   BENCH_ARGS=--quick for a ~20 s smoke run.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +11,7 @@ BIN := $(VENV)/bin
 # Exits 0 when something accepts TCP connections on 127.0.0.1:$(DEMO_PORT).
 PORT_OPEN = $(BIN)/python -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()' $(DEMO_PORT) 2>/dev/null
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +58,17 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+BENCH_ARGS ?=
+
+# The benchmark's own extras (contextcompany is a contender, not a dependency of tcc_otel).
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet contextcompany==2.0.0 \
+		opentelemetry-exporter-otlp-proto-http opentelemetry-proto
+	touch $@
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
