@@ -99,6 +99,9 @@ def configure(
     export_timeout: float | None = None,
     tracer_provider: TracerProvider | None = None,
     exporter: str | None = None,
+    max_queue_spans: int | None = None,
+    max_queue_bytes: int | None = None,
+    spool_dir: str | None = None,
 ) -> None:
     """Configure tcc_otel explicitly; every argument left at ``None`` falls back to its
     environment variable, then to the default. Pending spans of the previous configuration are
@@ -121,6 +124,12 @@ def configure(
             TCC export to it. tcc_otel never sets the global provider.
         exporter: ``TCC_EXPORTER``; ``"tcc"`` (default) sends spans to TCC, ``"none"`` only
             records them (into ``tracer_provider`` if given).
+        max_queue_spans: ``TCC_MAX_QUEUE_SPANS``; spans waiting to be sent before new ones are
+            dropped (counted in ``stats()``; default 200,000).
+        max_queue_bytes: ``TCC_MAX_QUEUE_BYTES``; compressed bytes waiting to be sent before
+            the oldest batches are dropped (default 64 MiB).
+        spool_dir: ``TCC_SPOOL_DIR``; keep batches on disk until delivered, so a crash or an
+            exit with the endpoint down loses nothing: the next process sends them.
 
     Raises:
         ValueError: a URL is neither TCC's endpoint nor this machine.
@@ -137,6 +146,9 @@ def configure(
         export_timeout=export_timeout,
         tracer_provider=tracer_provider,
         exporter=exporter,
+        max_queue_spans=max_queue_spans,
+        max_queue_bytes=max_queue_bytes,
+        spool_dir=spool_dir,
     )
 
 

@@ -33,12 +33,15 @@ from tcc_otel._exporter import OtlpHttpExporter
 from tcc_otel._feedback import build_payload, post_feedback
 from tcc_otel._guard import internal_error
 from tcc_otel._log import enable_debug, logger
+from tcc_otel._pipeline import ExportPipeline, Limits
 from tcc_otel._processor import BackgroundProcessor
 from tcc_otel._run import Run
+from tcc_otel._spool import Spool
 from tcc_otel._stats import Stats
 from tcc_otel._step import Step
 from tcc_otel._tool_call import ToolCall
 from tcc_otel._version import __version__
+from tcc_otel._wire import Origin, origin
 
 _SCOPE = "tcc_otel"
 Route = tuple[Optional[str], str]
@@ -200,9 +203,18 @@ class Client:
             exporter = OtlpHttpExporter(
                 traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
             )
-            processor = BackgroundProcessor(
-                exporter, self.stats, route=route, route_of=self.route_of
+            pipeline = ExportPipeline(
+                exporter,
+                self.stats,
+                _record_origin(provider),
+                limits=Limits(
+                    max_spans=config.max_queue_spans, max_queue_bytes=config.max_queue_bytes
+                ),
+                spool=None if config.spool_dir is None else Spool(config.spool_dir),
+                is_local_run=self.is_local_run,
             )
+            pipeline.recover()
+            processor = BackgroundProcessor(pipeline, route=route, route_of=self.route_of)
             add = getattr(provider, "add_span_processor", None)
             if add is None:
                 logger.warning(
@@ -225,6 +237,10 @@ class Client:
         return Pipeline(
             tracer, api_key=key, base_url=base, processor=processor, provider=owned, route=route
         )
+
+    def is_local_run(self, run_id: str) -> bool:
+        """Whether ``run_id`` is a run of this process (open, or ended not long ago)."""
+        return run_id in self._runs or run_id in self._ended_runs
 
     def route_of(self, run_id: str) -> Route | None:
         """The destination of a run that overrode its key or URL; ``None`` for the default."""
@@ -421,3 +437,10 @@ def _start_span(
 
 def _new_id() -> str:
     return str(uuid.uuid4())
+
+
+def _record_origin(provider: object) -> Origin:
+    """The resource and scope our own records are encoded with."""
+    resource = getattr(provider, "resource", None)
+    attributes = resource.attributes if isinstance(resource, Resource) else None
+    return origin(attributes, _SCOPE, __version__)

@@ -52,6 +52,12 @@ class Config:
     """The user's provider to record into; ``None`` uses a private one."""
     exporter: str
     """``TCC_EXPORTER``: ``tcc`` sends to TCC; ``none`` records into the provider only."""
+    max_queue_spans: int
+    """``TCC_MAX_QUEUE_SPANS``: spans waiting to be sent before new ones are dropped."""
+    max_queue_bytes: int
+    """``TCC_MAX_QUEUE_BYTES``: compressed bytes waiting to be sent before the oldest go."""
+    spool_dir: str | None
+    """``TCC_SPOOL_DIR``: keep unsent batches on disk there, across crashes and restarts."""
 
     @property
     def traces_url(self) -> str:
@@ -157,6 +163,9 @@ def resolve(
     export_timeout: float | None = None,
     tracer_provider: TracerProvider | None = None,
     exporter: str | None = None,
+    max_queue_spans: int | None = None,
+    max_queue_bytes: int | None = None,
+    spool_dir: str | None = None,
 ) -> Config:
     """Build a Config: each argument left at ``None`` falls back to its env var, then a default.
 
@@ -221,4 +230,7 @@ def resolve(
         ),
         tracer_provider=tracer_provider,
         exporter=mode,
+        max_queue_spans=max_queue_spans or int(env_float("TCC_MAX_QUEUE_SPANS", 200_000)),
+        max_queue_bytes=max_queue_bytes or int(env_float("TCC_MAX_QUEUE_BYTES", 64 * 2**20)),
+        spool_dir=spool_dir or os.environ.get("TCC_SPOOL_DIR", "").strip() or None,
     )

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import email.utils
-import gzip
 import http.client
 import random
 import threading
 import time
 from collections.abc import Sequence
+from enum import Enum
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from tcc_otel._batch import Batch
 from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._redact import redact_url
 from tcc_otel._stats import Stats
 from tcc_otel._version import __version__
-from tcc_otel._wire import encode_sdk_spans
+from tcc_otel._wire import sdk_origin, sdk_span
+
+
+class Outcome(Enum):
+    """What became of a batch."""
+
+    DELIVERED = "delivered"
+    REJECTED = "rejected"  # a 4xx other than 413/429: sending it again would not help
+    DROPPED = "dropped"  # retries ran out (counted as dropped)
+    KEPT = "kept"  # retries ran out, but the batch is spooled: nothing was dropped
+
 
 _RETRYABLE = frozenset({429, 502, 503, 504})
 _MAX_BACKOFF = 8.0
@@ -38,7 +49,6 @@ class OtlpHttpExporter(SpanExporter):
         stats: Stats,
         timeout: float = 10.0,
         retry_budget: float = 30.0,
-        compress: bool = True,
     ) -> None:
         parts = urlsplit(url)
         self._url = url
@@ -49,13 +59,11 @@ class OtlpHttpExporter(SpanExporter):
         self._path = parts.path or "/"
         self._headers: dict[str, str] = {
             "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
             "User-Agent": f"tcc-otel/{__version__}",
         }
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
-        if compress:
-            self._headers["Content-Encoding"] = "gzip"
-        self._compress = compress
         self._stats = stats
         self._timeout = timeout
         self._retry_budget = retry_budget
@@ -75,19 +83,31 @@ class OtlpHttpExporter(SpanExporter):
         self._wake.set()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send ``spans``; count them as exported or dropped with a reason."""
+        """Encode and send SDK spans; count them as exported or dropped with a reason."""
         if not spans:
             return SpanExportResult.SUCCESS
-        if not self._uncounted:  # a top-level call, not a 413 half: its spans await counting
-            with self._count_lock:
-                self._uncounted = len(spans)
+        batch = Batch()
         try:
-            body = encode_sdk_spans(spans)
+            for item in spans:
+                batch.add(sdk_origin(item), sdk_span(item))
         except Exception:  # a bad attribute must cost its batch, not the worker thread
-            self._drop("encode_error", len(spans))
+            self._stats.drop("encode_error", len(spans))
             logger.exception("encoding %d spans failed; they were dropped", len(spans))
             return SpanExportResult.FAILURE
-        return self._send(spans, body)
+        delivered = self.deliver(batch) is Outcome.DELIVERED
+        return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
+
+    def deliver(self, batch: Batch, *, keep: bool = False) -> Outcome:
+        """Send ``batch``, retrying and splitting on 413.
+
+        Its spans are counted as exported or dropped with a reason, unless ``abandon()`` is
+        called meanwhile. With ``keep`` (the batch is spooled), running out of retries drops
+        nothing: the outcome is ``KEPT`` and the caller keeps the batch.
+        """
+        with self._count_lock:
+            self._uncounted = batch.count
+            self._abandoned = False
+        return self._send(batch, keep)
 
     def shutdown(self) -> None:
         """Close the connection and stop waiting in any backoff."""
@@ -99,9 +119,9 @@ class OtlpHttpExporter(SpanExporter):
         """Nothing is buffered here."""
         return True
 
-    def _send(self, spans: Sequence[ReadableSpan], body: bytes) -> SpanExportResult:
-        n = len(spans)
-        payload = gzip.compress(body, compresslevel=1) if self._compress else body
+    def _send(self, batch: Batch, keep: bool) -> Outcome:
+        n = batch.count
+        payload = batch.compressed()
         end = time.monotonic() + self._retry_budget
         attempt = 0
         reason, why = "deadline", "out of time"
@@ -109,24 +129,26 @@ class OtlpHttpExporter(SpanExporter):
             self._wake.clear()  # a deadline set from here on cuts the next wait short
             remaining = self._limit(end) - time.monotonic()
             if remaining <= 0:
-                return self._give_up(n, self._reason(end, reason), why)
+                return self._give_up(n, self._reason(end, reason), why, keep)
             status, retry_after, error = self._post(payload, min(self._timeout, remaining))
             if status is not None and 200 <= status < 300:
                 self._count("exported", n)
-                return SpanExportResult.SUCCESS
-            if status == 413 and n > 1:
-                half = n // 2
-                first = self.export(spans[:half])
-                second = self.export(spans[half:])
-                ok = first is SpanExportResult.SUCCESS and second is SpanExportResult.SUCCESS
-                return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+                return Outcome.DELIVERED
+            if status == 413 and batch.splittable:
+                first, second = batch.split()
+                outcomes = {self._send(first, keep), self._send(second, keep)}
+                # a spooled batch stays whole on disk: if half of it is kept, all of it is
+                for worst in (Outcome.KEPT, Outcome.DROPPED, Outcome.REJECTED):
+                    if worst in outcomes:
+                        return worst
+                return Outcome.DELIVERED
             if status is not None and status not in _RETRYABLE:
                 return self._reject(n, status)
             delay = retry_after if retry_after is not None else self._backoff(attempt)
             reason = "unreachable" if status is None else f"http_{status}"
             why = error or f"HTTP {status}"
             if time.monotonic() + delay >= self._limit(end):
-                return self._give_up(n, reason, why)
+                return self._give_up(n, reason, why, keep)
             self._count("retried", n)
             self._log.warning(
                 "retry", "export to %s failed (%s); retrying %d spans", self._safe_url, why, n
@@ -177,7 +199,7 @@ class OtlpHttpExporter(SpanExporter):
         """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... capped."""
         return random.uniform(0.5, 1.0) * min(_MAX_BACKOFF, 0.5 * 2.0**attempt)
 
-    def _reject(self, n: int, status: int) -> SpanExportResult:
+    def _reject(self, n: int, status: int) -> Outcome:
         total = self._drop(f"http_{status}", n)
         hint = " (check TCC_API_KEY)" if status in (401, 403) else ""
         self._log.warning(
@@ -189,9 +211,19 @@ class OtlpHttpExporter(SpanExporter):
             hint,
             total,
         )
-        return SpanExportResult.FAILURE
+        return Outcome.REJECTED
 
-    def _give_up(self, n: int, reason: str, why: str = "out of time") -> SpanExportResult:
+    def _give_up(self, n: int, reason: str, why: str, keep: bool) -> Outcome:
+        if keep:
+            self._count("kept", n)
+            self._log.warning(
+                "kept",
+                "export to %s failed (%s); %d spans stay in the spool for a later attempt",
+                self._safe_url,
+                why,
+                n,
+            )
+            return Outcome.KEPT
         total = self._drop(reason, n)
         self._log.warning(
             "give_up",
@@ -201,7 +233,7 @@ class OtlpHttpExporter(SpanExporter):
             n,
             total,
         )
-        return SpanExportResult.FAILURE
+        return Outcome.DROPPED
 
     def abandon(self) -> int:
         """Stop counting the export in progress; return how many of its spans were not yet
@@ -215,7 +247,7 @@ class OtlpHttpExporter(SpanExporter):
         with self._count_lock:
             if self._abandoned:
                 return
-            if name == "exported":
+            if name in ("exported", "kept"):
                 self._uncounted -= n
             self._stats.add(name, n)
 

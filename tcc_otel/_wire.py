@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -164,71 +164,95 @@ def link(
     return out + b"\x35" + _pack_fixed32(flags)
 
 
-def scope_spans(
+class Origin(NamedTuple):
+    """Where spans come from: the encoded Resource and InstrumentationScope they share."""
+
+    resource: bytes
+    resource_schema: str
+    scope: bytes
+    scope_schema: str
+
+
+def origin(
+    resource_attributes: Mapping[str, Any] | None,
     scope_name: str,
-    scope_version: str | None,
-    spans: Sequence[bytes],
+    scope_version: str | None = None,
     *,
     scope_attributes: Mapping[str, Any] | None = None,
-    schema_url: str | None = None,
-) -> bytes:
-    """``ScopeSpans``: the instrumentation scope and its encoded spans."""
+    resource_schema: str | None = None,
+    scope_schema: str | None = None,
+) -> Origin:
+    """Encode a resource and a scope once, to reuse for every span they carry."""
     scope = b""
     if scope_name:
         scope += _text(b"\x0a", scope_name)
     if scope_version:
         scope += _text(b"\x12", scope_version)
     scope += attributes(b"\x1a", scope_attributes)
-    out = _field(b"\x0a", scope) + b"".join(_field(b"\x12", s) for s in spans)
-    if schema_url:
-        out += _text(b"\x1a", schema_url)
-    return out
+    return Origin(
+        attributes(b"\x0a", resource_attributes),
+        resource_schema or "",
+        scope,
+        scope_schema or "",
+    )
 
 
-def resource_spans(
-    resource_attributes: Mapping[str, Any] | None,
-    scopes: Sequence[bytes],
-    *,
-    schema_url: str | None = None,
-) -> bytes:
-    """``ResourceSpans``: the resource and its encoded ``ScopeSpans``."""
-    out = _field(b"\x0a", attributes(b"\x0a", resource_attributes))
-    out += b"".join(_field(b"\x12", s) for s in scopes)
-    if schema_url:
-        out += _text(b"\x1a", schema_url)
-    return out
-
-
-def export_request(resources: Sequence[bytes]) -> bytes:
-    """``ExportTraceServiceRequest``: the body of ``POST /v1/traces``."""
-    return b"".join(_field(b"\x0a", r) for r in resources)
+def export_request(groups: Mapping[Origin, Sequence[bytes]]) -> bytes:
+    """``ExportTraceServiceRequest`` (the body of ``POST /v1/traces``) from encoded spans
+    grouped by origin: one ResourceSpans per resource, one ScopeSpans per scope, in the order
+    first seen."""
+    by_resource: dict[tuple[bytes, str], list[bytes]] = {}
+    for where, spans in groups.items():
+        scope_spans = _field(b"\x0a", where.scope) + b"".join(_field(b"\x12", s) for s in spans)
+        if where.scope_schema:
+            scope_spans += _text(b"\x1a", where.scope_schema)
+        by_resource.setdefault((where.resource, where.resource_schema), []).append(scope_spans)
+    out = []
+    for (resource, schema), scopes in by_resource.items():
+        body = _field(b"\x0a", resource) + b"".join(_field(b"\x12", s) for s in scopes)
+        if schema:
+            body += _text(b"\x1a", schema)
+        out.append(_field(b"\x0a", body))
+    return b"".join(out)
 
 
 def encode_sdk_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """An ``ExportTraceServiceRequest`` for SDK spans, grouped by resource, then scope."""
-    grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+    groups: dict[Origin, list[bytes]] = {}
     for item in spans:
-        scopes = grouped.setdefault(item.resource, {})
-        scopes.setdefault(item.instrumentation_scope, []).append(_sdk_span(item))
-    resources = []
-    for resource, scopes in grouped.items():
-        encoded = [
-            scope_spans(
-                scope.name if scope else "",
-                scope.version if scope else None,
-                blobs,
-                scope_attributes=scope.attributes if scope else None,
-                schema_url=scope.schema_url if scope else None,
-            )
-            for scope, blobs in scopes.items()
-        ]
-        resources.append(
-            resource_spans(resource.attributes, encoded, schema_url=resource.schema_url)
-        )
-    return export_request(resources)
+        groups.setdefault(sdk_origin(item), []).append(sdk_span(item))
+    return export_request(groups)
 
 
-def _sdk_span(item: ReadableSpan) -> bytes:
+def sdk_origin(item: ReadableSpan) -> Origin:
+    """The origin of an SDK span, cached per resource and scope object (hashing a Resource
+    serialises it, so the cache is keyed by identity and holds the objects alive)."""
+    resource, scope = item.resource, item.instrumentation_scope
+    key = (id(resource), id(scope))
+    hit = _origins.get(key)
+    if hit is None:
+        if len(_origins) >= 64:
+            _origins.clear()
+        hit = _origins[key] = (resource, scope, _sdk_origin(resource, scope))
+    return hit[2]
+
+
+_origins: dict[tuple[int, int], tuple[Resource, InstrumentationScope | None, Origin]] = {}
+
+
+def _sdk_origin(resource: Resource, scope: InstrumentationScope | None) -> Origin:
+    return origin(
+        resource.attributes,
+        scope.name if scope else "",
+        scope.version if scope else None,
+        scope_attributes=scope.attributes if scope else None,
+        resource_schema=resource.schema_url,
+        scope_schema=scope.schema_url if scope else None,
+    )
+
+
+def sdk_span(item: ReadableSpan) -> bytes:
+    """One SDK span as an encoded ``Span`` message."""
     context = item.get_span_context()
     assert context is not None
     parent = item.parent

@@ -15,9 +15,13 @@ from opentelemetry.trace import Tracer
 import tcc_otel as tcc
 from tcc_otel._client import Client
 from tcc_otel._exporter import OtlpHttpExporter
+from tcc_otel._pipeline import ExportPipeline, Limits
 from tcc_otel._processor import BackgroundProcessor
 from tcc_otel._stats import Stats
+from tcc_otel._wire import origin
 
+SPAN_BYTES = 86
+"""Encoded size of one span made by ``Setup.record`` (names ``span-N``), give or take a byte."""
 HANG_GUARD = 20.0
 """Seconds after which a call that should return promptly is considered hung."""
 
@@ -44,7 +48,7 @@ class Setup:
         url: str,
         *,
         max_queue: int = 20_000,
-        batch_size: int = 512,
+        batch_bytes: int = 1024 * 1024,
         delay: float = 30.0,
         export_timeout: float = 5.0,
     ) -> None:
@@ -52,9 +56,9 @@ class Setup:
         self.exporter = OtlpHttpExporter(
             url, api_key="k", stats=self.stats, timeout=export_timeout, retry_budget=5.0
         )
-        self.processor = BackgroundProcessor(
-            self.exporter, self.stats, max_queue=max_queue, batch_size=batch_size, delay=delay
-        )
+        limits = Limits(max_spans=max_queue, batch_bytes=batch_bytes, batch_delay=delay)
+        self.pipeline = ExportPipeline(self.exporter, self.stats, origin(None, "t"), limits=limits)
+        self.processor = BackgroundProcessor(self.pipeline)
         self.provider = TracerProvider()
         self.provider.add_span_processor(self.processor)
         self.tracer: Tracer = self.provider.get_tracer("tests")
@@ -111,13 +115,14 @@ class TestFlush:
         assert (setup.processor.force_flush(1000), server.requests) == (True, [])
 
     def test_batches(self, server: FaultServer, setups: list[Setup]) -> None:
-        """No request carries more than ``batch_size`` spans, and none is lost or repeated."""
-        setup = Setup(server.traces_url, batch_size=3)
+        """No request carries more encoded bytes than ``batch_bytes`` allows (here: 3 spans),
+        and none is lost or repeated."""
+        setup = Setup(server.traces_url, batch_bytes=3 * SPAN_BYTES)
         setups.append(setup)
         setup.record(10)
         assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
         assert sorted(sent(server)) == sorted(f"span-{i}" for i in range(10))
-        assert max(request.span_count for request in server.requests) <= 3
+        assert [request.span_count for request in server.requests] == [3, 3, 3, 1]
         assert setup.stats.snapshot() == counters(recorded=10, exported=10)
 
     def test_spans_outside_runs_ignored(self, server: FaultServer, setups: list[Setup]) -> None:
@@ -194,7 +199,7 @@ class TestShutdown:
             threading.Thread(target=close, daemon=True).start()
             returned = done.wait(HANG_GUARD)
             snapshot = setup.stats.snapshot()
-        worker = setup.processor._worker  # released by the server's stop; let it finish here
+        worker = setup.pipeline._sender  # released by the server's stop; let it finish here
         if worker is not None:
             worker.join(HANG_GUARD)
         setup.close()
@@ -216,7 +221,7 @@ class TestShutdown:
             setup.record(2)
             assert server.wait_for_requests(1, HANG_GUARD)
             setup.processor.shutdown(0.2)
-            worker = setup.processor._worker
+            worker = setup.pipeline._sender
             assert worker is not None
             answer.set()
             server.released.set()  # a hanging request now ends with a dropped connection

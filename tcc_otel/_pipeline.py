@@ -1,0 +1,469 @@
+"""Export pipeline: caller threads hand over ended spans; a batcher thread groups them by run
+and encodes them; a sender thread delivers the batches (through the spool when enabled).
+
+The caller's cost is one ``deque.append``: no lock, no encoding, no I/O. While the caller's
+threads are busy the batcher yields the GIL after every span, so the agent does not notice
+it; once the backlog passes half its bound it stops yielding, so it cannot fall behind for
+good.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Protocol, Union
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from tcc_otel import _attributes as attrs
+from tcc_otel._batch import Batch
+from tcc_otel._exporter import OtlpHttpExporter, Outcome
+from tcc_otel._log import RateLimitedLog, logger
+from tcc_otel._spool import Spool
+from tcc_otel._stats import Stats
+from tcc_otel._wire import Origin, sdk_origin, sdk_span
+
+
+class EndedRecord(Protocol):
+    """A record that ended and encodes itself (``Run``, ``Step``, ``ToolCall``)."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    def _is_run(self) -> bool: ...
+
+    def _has_local_run(self) -> bool: ...
+
+    def _encode(self) -> bytes: ...
+
+
+Item = Union[EndedRecord, ReadableSpan]
+
+
+class Limits:
+    """Bounds and timings of a pipeline; every bound that drops spans counts them."""
+
+    __slots__ = ("batch_bytes", "batch_delay", "grace", "max_hold", "max_queue_bytes", "max_spans")
+
+    def __init__(
+        self,
+        *,
+        max_spans: int = 200_000,
+        max_queue_bytes: int = 64 * 1024 * 1024,
+        batch_bytes: int = 1024 * 1024,
+        grace: float = 0.5,
+        batch_delay: float = 1.0,
+        max_hold: float = 10.0,
+    ) -> None:
+        self.max_spans = max_spans  # spans accepted and not yet delivered (or dropped)
+        self.max_queue_bytes = max_queue_bytes  # compressed batches waiting to be sent
+        self.batch_bytes = batch_bytes  # encoded bytes per request, before compression
+        self.grace = grace  # how long children that end after their run may wait
+        self.batch_delay = batch_delay  # how long spans with no run here may wait
+        self.max_hold = max_hold  # how long children of a still-open run may wait
+
+
+class _Group:
+    """Encoded spans waiting for something: their run to end, a grace period, a size."""
+
+    __slots__ = ("since", "spans")
+
+    def __init__(self, now: float) -> None:
+        self.since = now
+        self.spans: list[tuple[Origin, bytes]] = []
+
+
+class ExportPipeline:
+    """Per-destination pipeline: submit() on any thread; two daemon worker threads."""
+
+    def __init__(
+        self,
+        exporter: OtlpHttpExporter,
+        stats: Stats,
+        record_origin: Origin,
+        *,
+        limits: Limits | None = None,
+        spool: Spool | None = None,
+        is_local_run: Callable[[str], bool] = lambda run_id: False,
+    ) -> None:
+        self._exporter = exporter
+        self._stats = stats
+        self._origin = record_origin
+        self._limits = limits or Limits()
+        self._spool = spool
+        self._is_local_run = is_local_run
+        self._log = RateLimitedLog()
+        self._init_state()
+        _live.add(self)
+
+    def _init_state(self) -> None:
+        self._inbox: collections.deque[Item] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()  # batcher: something to do now
+        self._send_ready = threading.Condition(self._lock)  # sender: a batch or a marker
+        self._outbox: collections.deque[Batch | _Marker] = collections.deque()
+        self._outbox_bytes = 0
+        self._held = 0  # spans taken from the inbox and not yet delivered or dropped
+        self._flushes: list[threading.Event] = []
+        self._urgent = 0  # flushes or a shutdown in progress: the batcher stops yielding
+        self._closed = False
+        self._batcher: threading.Thread | None = None
+        self._sender: threading.Thread | None = None
+        self._in_flight: Batch | None = None
+        self._given_up = False  # shutdown counted what its deadline left behind
+        # batcher-thread state
+        self._runs: dict[str, _Group] = {}  # children of runs still open here
+        self._recent: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._late = _Group(0.0)  # children that ended after their run was sent
+        self._orphans = _Group(0.0)  # spans of runs that live elsewhere
+        self._batch = Batch()
+
+    # --- caller side ------------------------------------------------------------------------
+
+    def submit(self, item: Item, run_end: bool) -> None:
+        """Hand over one ended span; never blocks, drops (counted) when the bound is hit."""
+        self._stats.add("recorded")
+        if self._closed:
+            self._dropped("after_shutdown")
+            return
+        if len(self._inbox) + self._held >= self._limits.max_spans:
+            self._dropped("queue_full")
+            return
+        self._inbox.append(item)  # deque.append is atomic: no lock on the caller's path
+        if self._batcher is None:
+            self._start()
+        if run_end:
+            self._wake.set()
+
+    def _dropped(self, reason: str) -> None:
+        total = self._stats.drop(reason, 1)
+        self._log.warning(reason, "a span was dropped (%s); %d spans dropped so far", reason, total)
+
+    def pending(self) -> int:
+        """Spans submitted and not yet delivered or dropped."""
+        return len(self._inbox) + self._held
+
+    def flush(self, timeout: float) -> bool:
+        """Send everything submitted so far, open runs' children included; ``True`` if all of
+        it was handled (delivered, or dropped and counted) within ``timeout`` seconds."""
+        done = threading.Event()
+        with self._lock:
+            if self._batcher is None and not self._inbox:
+                return True
+            if self._batcher is None:
+                self._start()
+            self._flushes.append(done)
+            self._urgent += 1
+        self._wake.set()
+        try:
+            return done.wait(timeout)
+        finally:
+            with self._lock:
+                self._urgent -= 1
+
+    def shutdown(self, timeout: float) -> None:
+        """Deliver what is pending within ``timeout`` seconds, then stop; idempotent.
+
+        With a spool, batches not delivered stay on disk for the next process.
+        """
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._exporter.set_deadline(deadline)  # retries and requests end by the deadline
+        delivered = self.flush(timeout)
+        for thread in (self._batcher, self._sender):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        if not delivered:
+            self._account_leftovers(timeout)
+        self._exporter.shutdown()
+
+    def _account_leftovers(self, timeout: float) -> None:
+        """Count what the deadline left behind; spooled batches stay for the next process."""
+        counted = self._exporter.abandon()  # stop counting the batch in flight
+        with self._lock:
+            in_flight = self._in_flight
+            kept = sum(
+                b.count for b in self._outbox if isinstance(b, Batch) and b.spool_path is not None
+            )
+            if in_flight is not None and in_flight.spool_path is not None:
+                kept += counted
+            unsent = len(self._inbox) + self._held
+            if in_flight is not None:
+                unsent -= in_flight.count - counted  # spans of it the exporter already counted
+            self._inbox.clear()
+            self._outbox.clear()
+            self._outbox.append(_STOP)  # the sender stops after the request it is in
+            self._send_ready.notify()
+            self._held = 0
+            self._given_up = True
+        lost = unsent - kept
+        if lost > 0:
+            total = self._stats.drop("shutdown_timeout", lost)
+            logger.warning(
+                "%d spans were not delivered within the %.1f s shutdown deadline; "
+                "%d spans dropped in all",
+                lost,
+                timeout,
+                total,
+            )
+        if kept and self._spool is not None:
+            logger.warning(
+                "%d spans were not delivered before the deadline; they are kept in %s and the "
+                "next process with that TCC_SPOOL_DIR sends them",
+                kept,
+                self._spool.directory,
+            )
+
+    # --- threads ----------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        # idempotent; may be called with the lock held
+        if self._batcher is not None:
+            return
+        self._batcher = threading.Thread(
+            target=self._batch_loop, name="tcc_otel-batch", daemon=True
+        )
+        self._sender = threading.Thread(target=self._send_loop, name="tcc_otel-send", daemon=True)
+        self._batcher.start()
+        self._sender.start()
+
+    def recover(self) -> None:
+        """Send batches that processes now gone left in the spool."""
+        if self._spool is None:
+            return
+        batches = self._spool.adopt()
+        if not batches:
+            return
+        with self._lock:
+            self._held += sum(b.count for b in batches)
+            self._start()
+        for batch in batches:
+            self._stats.add("recovered", batch.count)
+            self._queue_batch(batch)
+
+    def _batch_loop(self) -> None:
+        while True:
+            self._wake.wait(self._next_timeout())
+            self._wake.clear()
+            self._drain()
+            with self._lock:
+                flushes, self._flushes = self._flushes, []
+                closed = self._closed
+            if flushes or closed:
+                self._seal_all()
+            else:
+                self._seal_due(time.monotonic())
+            if flushes:
+                self._queue_marker(_Marker(flushes))
+            if closed and not self._inbox:
+                self._queue_marker(_STOP)
+                return
+
+    def _next_timeout(self) -> float:
+        if self._late.spans or self._orphans.spans or self._runs:
+            return min(self._limits.grace, self._limits.batch_delay) / 2
+        return 1.0
+
+    def _drain(self) -> None:
+        """Move everything from the inbox into groups, encoding as it goes."""
+        inbox = self._inbox
+        limits = self._limits
+        while inbox:
+            item = inbox.popleft()
+            with self._lock:
+                self._held += 1
+            try:
+                self._place(item, time.monotonic())
+            except Exception:  # one bad span must not stop the pipeline
+                self._forget(1)
+                self._stats.drop("encode_error", 1)
+                logger.exception("encoding a span failed; it was dropped")
+            if not self._urgent and self._held < limits.max_spans // 2:
+                time.sleep(0)  # let the agent's threads run first
+
+    def _place(self, item: Item, now: float) -> None:
+        if isinstance(item, ReadableSpan):
+            span_attrs = item.attributes or {}
+            run_id = str(span_attrs.get(attrs.TCC_RUN_ID, ""))
+            is_run = span_attrs.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value
+            encoded = (sdk_origin(item), sdk_span(item))
+            local = run_id in self._runs or self._is_local_run(run_id)
+        else:
+            run_id = item.run_id
+            is_run = item._is_run()
+            encoded = (self._origin, item._encode())
+            local = run_id in self._runs or item._has_local_run()
+        if is_run:  # the run and the children it waited for travel together
+            group = self._runs.pop(run_id, None)
+            if group is not None:
+                self._extend(group.spans)
+            self._extend([encoded])
+            self._recent[run_id] = now
+            if len(self._recent) > 4096:
+                self._recent.popitem(last=False)
+        elif run_id in self._recent:
+            self._add(self._late, encoded, now)
+        elif local:
+            group = self._runs.get(run_id)
+            if group is None:
+                group = self._runs[run_id] = _Group(now)
+            group.spans.append(encoded)
+        else:
+            self._add(self._orphans, encoded, now)
+
+    @staticmethod
+    def _add(group: _Group, encoded: tuple[Origin, bytes], now: float) -> None:
+        if not group.spans:
+            group.since = now
+        group.spans.append(encoded)
+
+    def _seal_due(self, now: float) -> None:
+        """Seal what has waited long enough; the current batch goes whenever the inbox is dry."""
+        limits = self._limits
+        if self._late.spans and now - self._late.since >= limits.grace:
+            self._extend(self._late.spans)
+            self._late = _Group(now)
+        if self._orphans.spans and now - self._orphans.since >= limits.batch_delay:
+            self._extend(self._orphans.spans)
+            self._orphans = _Group(now)
+        for run_id in [r for r, g in self._runs.items() if now - g.since >= limits.max_hold]:
+            self._extend(self._runs.pop(run_id).spans)  # a long run: send what it has
+        self._seal_batch()
+
+    def _seal_all(self) -> None:
+        for group in (self._late, self._orphans, *self._runs.values()):
+            self._extend(group.spans)
+        self._late, self._orphans, self._runs = _Group(0.0), _Group(0.0), {}
+        self._seal_batch()
+
+    def _extend(self, spans: list[tuple[Origin, bytes]]) -> None:
+        """Add spans to the current batch, sealing it each time it reaches the size limit."""
+        limit = self._limits.batch_bytes
+        for where, span in spans:
+            if self._batch.count and self._batch.size + len(span) > limit:
+                self._seal_batch()
+            self._batch.add(where, span)
+
+    def _seal_batch(self) -> None:
+        batch = self._batch
+        if not batch.count:
+            return
+        self._batch = Batch()
+        if self._spool is not None:
+            self._spool.write(batch)
+        self._queue_batch(batch)
+
+    def _queue_batch(self, batch: Batch) -> None:
+        """Hand a batch to the sender; past the byte bound, the oldest batches give way."""
+        size = len(batch.compressed())
+        evicted: list[Batch] = []
+        with self._lock:
+            self._outbox.append(batch)
+            self._outbox_bytes += size
+            while self._outbox_bytes > self._limits.max_queue_bytes:
+                oldest = next((b for b in self._outbox if isinstance(b, Batch)), None)
+                if oldest is None or oldest is batch:
+                    break
+                self._outbox.remove(oldest)
+                self._outbox_bytes -= len(oldest.compressed())
+                self._held -= oldest.count
+                evicted.append(oldest)
+            self._send_ready.notify()
+        for old in evicted:  # the newest spans are the most useful: the oldest give way
+            if old.spool_path is not None:
+                continue  # still on disk: the next process sends it
+            total = self._stats.drop("backlog_full", old.count)
+            self._log.warning(
+                "backlog_full",
+                "%d spans dropped: more than %d bytes were waiting to be sent; %d dropped so far",
+                old.count,
+                self._limits.max_queue_bytes,
+                total,
+            )
+
+    def _queue_marker(self, marker: _Marker) -> None:
+        with self._lock:
+            self._outbox.append(marker)
+            self._send_ready.notify()
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._send_ready:
+                while not self._outbox:
+                    self._send_ready.wait()
+                entry = self._outbox.popleft()
+                if isinstance(entry, Batch):
+                    self._outbox_bytes -= len(entry.compressed())
+                    self._in_flight = entry
+            if isinstance(entry, _Marker):
+                if entry is _STOP:
+                    return
+                for done in entry.flushes:
+                    done.set()
+                continue
+            self._deliver(entry)
+
+    def _deliver(self, batch: Batch) -> None:
+        spooled = batch.spool_path is not None
+        try:
+            outcome = self._exporter.deliver(batch, keep=spooled)
+        except Exception:  # the exporter counts and logs; this is the last guard
+            outcome = Outcome.DROPPED
+            self._stats.drop("export_error", batch.count)
+            logger.exception("sending %d spans failed; they were dropped", batch.count)
+        if outcome is Outcome.KEPT and not self._closed:
+            with self._lock:  # endpoint still down: try again later, it is safe on disk
+                self._in_flight = None
+            time.sleep(min(1.0, self._limits.batch_delay))
+            self._queue_batch_back(batch)
+            return
+        if spooled and outcome is not Outcome.KEPT and self._spool is not None:
+            self._spool.remove(batch)
+        with self._lock:
+            self._in_flight = None
+            if not self._given_up:  # else shutdown already counted it
+                self._held -= batch.count
+
+    def _queue_batch_back(self, batch: Batch) -> None:
+        with self._lock:
+            self._outbox.appendleft(batch)
+            self._outbox_bytes += len(batch.compressed())
+
+    def _forget(self, n: int) -> None:
+        with self._lock:
+            self._held -= n
+
+    def _after_fork(self) -> None:
+        # Threads do not survive fork: the child starts with an empty pipeline.
+        self._init_state()
+
+
+class _Marker:
+    """An outbox entry that is not a batch: flushes to signal, or the stop signal."""
+
+    __slots__ = ("flushes",)
+
+    def __init__(self, flushes: list[threading.Event]) -> None:
+        self.flushes = flushes
+
+
+_STOP = _Marker([])
+
+
+_live: weakref.WeakSet[ExportPipeline] = weakref.WeakSet()
+
+
+def _reinit_after_fork() -> None:
+    for pipeline in list(_live):
+        pipeline._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reinit_after_fork)
