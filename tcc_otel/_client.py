@@ -6,15 +6,12 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-import uuid
 import weakref
 from collections import OrderedDict
 from typing import Any, Optional
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
@@ -32,6 +29,7 @@ from tcc_otel._encode import to_id, to_text
 from tcc_otel._exporter import OtlpHttpExporter
 from tcc_otel._feedback import build_payload, post_feedback
 from tcc_otel._guard import internal_error
+from tcc_otel._light import LightSpan, new_uuid
 from tcc_otel._log import enable_debug, logger
 from tcc_otel._pipeline import ExportPipeline, Limits
 from tcc_otel._processor import BackgroundProcessor
@@ -41,7 +39,7 @@ from tcc_otel._stats import Stats
 from tcc_otel._step import Step
 from tcc_otel._tool_call import ToolCall
 from tcc_otel._version import __version__
-from tcc_otel._wire import Origin, origin
+from tcc_otel._wire import origin
 
 _SCOPE = "tcc_otel"
 Route = tuple[Optional[str], str]
@@ -52,7 +50,16 @@ _ENDED_RUNS_KEPT = 4096  # span contexts of ended runs, so late tcc.step(run_id=
 class Pipeline:
     """One destination: the tracer records use and, when export is on, the processor behind it."""
 
-    __slots__ = ("api_key", "base_url", "processor", "provider", "route", "tracer")
+    __slots__ = (
+        "api_key",
+        "base_url",
+        "capture_content",
+        "light",
+        "processor",
+        "route",
+        "sink",
+        "tracer",
+    )
 
     def __init__(
         self,
@@ -61,29 +68,32 @@ class Pipeline:
         api_key: str | None = None,
         base_url: str = "",
         processor: BackgroundProcessor | None = None,
-        provider: TracerProvider | None = None,
         route: Route | None = None,
+        sink: ExportPipeline | None = None,
+        light: bool = False,
+        capture_content: bool = True,
     ) -> None:
         self.tracer = tracer
+        self.sink = sink  # where LightSpans go when they end
+        self.light = light  # records use LightSpans: tcc_otel owns the provider and the export
+        self.capture_content = capture_content
         self.route = route  # set for the destination of runs with their own key or URL
         self.api_key = api_key
         self.base_url = base_url
-        self.processor = processor
-        self.provider = provider  # set only when we own it
+        self.processor = processor  # on the user's provider, handing its spans to ``sink``
 
     def flush(self, deadline: float) -> bool:
         """Export what is pending before ``deadline`` (a ``time.monotonic()`` value)."""
-        if self.processor is None:
+        if self.sink is None:
             return True
-        millis = max(0, int((deadline - time.monotonic()) * 1000))
-        return self.processor.force_flush(millis)
+        return self.sink.flush(max(0.0, deadline - time.monotonic()))
 
     def shutdown(self, deadline: float) -> None:
         """Deliver what is pending before ``deadline``, then stop."""
         if self.processor is not None:
-            self.processor.shutdown(max(0.0, deadline - time.monotonic()))
-        if self.provider is not None:
-            self.provider.shutdown()
+            self.processor.retire()  # the user's provider keeps calling it; it takes no more
+        if self.sink is not None:
+            self.sink.shutdown(max(0.0, deadline - time.monotonic()))
 
 
 class Client:
@@ -134,8 +144,6 @@ class Client:
             enable_debug()
         deadline = time.monotonic() + config.shutdown_timeout
         for pipeline in old:
-            if pipeline.processor is not None:
-                pipeline.processor.retire()
             pipeline.shutdown(deadline)
 
     # --- pipelines --------------------------------------------------------------------------
@@ -174,9 +182,10 @@ class Client:
     def _build(self, config: Config, api_key: str | None, base_url: str | None) -> Pipeline:
         """Create a pipeline; called with the lock held.
 
-        Every pipeline records with the same tracer (the user's provider, or the one we own);
-        a run that overrides the key or URL only gets its own exporting processor, attached to
-        that provider, which takes the spans routed to it and nothing else.
+        Without a user's provider, records use LightSpans that go straight to our export
+        pipeline. With one, they are SDK spans of that provider (its processors see them) and a
+        processor on it hands them to our pipeline; a run that overrides the key or URL gets
+        its own processor, which takes the spans routed to it and nothing else.
         """
         if self._shut_down or config.sdk_disabled:
             return Pipeline(trace.NoOpTracer())
@@ -184,47 +193,35 @@ class Client:
         key = api_key if overridden else config.api_key
         base = base_url if base_url is not None else config.base_url
         route = (key, base) if overridden else None
-        if overridden:
-            host = self.pipeline()
-            tracer, provider, owned = host.tracer, config.tracer_provider or host.provider, None
-        elif config.tracer_provider is not None:
-            provider = config.tracer_provider
-            tracer, owned = provider.get_tracer(_SCOPE, __version__), None
-        else:
+        provider = config.tracer_provider
+        if provider is None:
+            tracer: Tracer = trace.NoOpTracer()  # unused: records make LightSpans
             resource = Resource.create(
                 {SERVICE_NAME: config.service_name} if config.service_name else {}
             )
-            owned = provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-            tracer = provider.get_tracer(_SCOPE, __version__)
-        processor = None
+        else:
+            tracer = (
+                self.pipeline().tracer if overridden else provider.get_tracer(_SCOPE, __version__)
+            )
+            found = getattr(provider, "resource", None)
+            resource = found if isinstance(found, Resource) else Resource.get_empty()
+        sink = processor = None
         if config.exporter == "none":
             pass  # the user's provider (or nobody) gets the spans
         elif key or is_loopback(base):
-            exporter = OtlpHttpExporter(
-                traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
-            )
-            pipeline = ExportPipeline(
-                exporter,
-                self.stats,
-                _record_origin(provider),
-                limits=Limits(
-                    max_spans=config.max_queue_spans, max_queue_bytes=config.max_queue_bytes
-                ),
-                spool=None if config.spool_dir is None else Spool(config.spool_dir),
-                is_local_run=self.is_local_run,
-            )
-            pipeline.recover()
-            processor = BackgroundProcessor(pipeline, route=route, route_of=self.route_of)
-            add = getattr(provider, "add_span_processor", None)
-            if add is None:
-                logger.warning(
-                    "the tracer_provider passed to configure() cannot take span processors "
-                    "(%s); spans are recorded there but not sent to The Context Company",
-                    type(provider).__name__,
-                )
-                processor = None
-            else:
-                add(processor)
+            sink = self._sink(config, key, base, resource)
+            if provider is not None:
+                processor = BackgroundProcessor(sink, route=route, route_of=self.route_of)
+                add = getattr(provider, "add_span_processor", None)
+                if add is None:
+                    logger.warning(
+                        "the tracer_provider passed to configure() cannot take span processors "
+                        "(%s); spans are recorded there but not sent to The Context Company",
+                        type(provider).__name__,
+                    )
+                    sink = processor = None
+                else:
+                    add(processor)
         else:
             logger.warning(
                 "TCC_API_KEY is not set: runs are recorded as spans but not sent to The Context "
@@ -235,8 +232,33 @@ class Client:
             atexit.register(self._at_exit)
             self._atexit_registered = True
         return Pipeline(
-            tracer, api_key=key, base_url=base, processor=processor, provider=owned, route=route
+            tracer,
+            api_key=key,
+            base_url=base,
+            processor=processor,
+            route=route,
+            sink=sink,
+            light=provider is None,
+            capture_content=config.capture_content,
         )
+
+    def _sink(
+        self, config: Config, key: str | None, base: str, resource: Resource
+    ) -> ExportPipeline:
+        """An export pipeline to ``base``, sending spans that spooled processes left."""
+        exporter = OtlpHttpExporter(
+            traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
+        )
+        sink = ExportPipeline(
+            exporter,
+            self.stats,
+            origin(resource.attributes, _SCOPE, __version__, resource_schema=resource.schema_url),
+            limits=Limits(max_spans=config.max_queue_spans, max_queue_bytes=config.max_queue_bytes),
+            spool=None if config.spool_dir is None else Spool(config.spool_dir),
+            is_local_run=self.is_local_run,
+        )
+        sink.recover()
+        return sink
 
     def is_local_run(self, run_id: str) -> bool:
         """Whether ``run_id`` is a run of this process (open, or ended not long ago)."""
@@ -279,7 +301,7 @@ class Client:
                 initial[attrs.GEN_AI_CONVERSATION_ID] = session
         if conversational is not None:
             initial[attrs.TCC_CONVERSATIONAL] = bool(conversational)
-        span = _start_span(pipeline, attrs.OP_INVOKE_AGENT, None, SpanKind.INTERNAL, initial)
+        span = _start_span(pipeline, attrs.OP_INVOKE_AGENT, None, SpanKind.INTERNAL, initial, rid)
         run = Run(self, pipeline, span, rid)
         self._runs[rid] = run
         if pipeline.route is not None:
@@ -301,16 +323,15 @@ class Client:
                 if len(self._ended_routes) > _ENDED_RUNS_KEPT:
                     self._ended_routes.popitem(last=False)
 
-    def _parent_of(self, run_id: str) -> tuple[Run | None, Context | None, Pipeline]:
+    def _parent_of(self, run_id: str) -> tuple[Run | None, Span | None, Pipeline]:
         """Where a step or tool call of ``run_id`` nests: its open run, an ended run of this
-        process, or (a run of another service) the active span."""
+        process, or (a run of another service, ``None``) the active span."""
         run = self._runs.get(run_id)
         if run is not None:
-            return run, trace.set_span_in_context(run.span), run._pipeline
+            return run, run.span, run._pipeline
         with self._lock:
             ended = self._ended_runs.get(run_id)
-        parent = None if ended is None else trace.set_span_in_context(NonRecordingSpan(ended))
-        return None, parent, self.pipeline()
+        return None, None if ended is None else NonRecordingSpan(ended), self.pipeline()
 
     def start_step(self, run_id: Any, step_id: str | None, run: Run | None = None) -> Step:
         """Open a step of ``run_id``."""
@@ -318,7 +339,7 @@ class Client:
         if run is None:
             run, parent, pipeline = self._parent_of(rid)
         else:
-            parent, pipeline = trace.set_span_in_context(run.span), run._pipeline
+            parent, pipeline = run.span, run._pipeline
         sid = _new_id() if step_id is None else to_id(step_id)
         span = _start_span(
             pipeline,
@@ -331,6 +352,7 @@ class Client:
                 attrs.TCC_STEP_ID: sid,
                 attrs.GEN_AI_OPERATION_NAME: attrs.OP_CHAT,
             },
+            rid,
         )
         return Step(self, pipeline, span, rid, sid, run)
 
@@ -344,10 +366,9 @@ class Client:
     ) -> ToolCall:
         """Open a tool call under ``parent_span``, or where ``run_id``'s records nest."""
         rid = to_id(run_id)
+        parent: Span | None = parent_span
         if parent_span is None or pipeline is None:
             _, parent, pipeline = self._parent_of(rid)
-        else:
-            parent = trace.set_span_in_context(parent_span)
         cid = _new_id() if tool_call_id is None else to_id(tool_call_id)
         span = _start_span(
             pipeline,
@@ -361,6 +382,7 @@ class Client:
                 attrs.GEN_AI_TOOL_CALL_ID: cid,
                 attrs.GEN_AI_OPERATION_NAME: attrs.OP_EXECUTE_TOOL,
             },
+            rid,
         )
         call = ToolCall(self, pipeline, span, rid, cid)
         if tool_name is not None:
@@ -423,24 +445,22 @@ class Client:
 def _start_span(
     pipeline: Pipeline,
     name: str,
-    parent: Context | None,
+    parent: Span | None,
     kind: SpanKind,
     attributes: dict[str, AttributeValue],
+    run_id: str,
 ) -> Span:
-    """Start a span; if OpenTelemetry fails, a non-recording span keeps the API working."""
+    """Start a record's span under ``parent`` (``None``: the active span). If OpenTelemetry
+    fails, a non-recording span keeps the API working."""
     try:
-        return pipeline.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        if pipeline.light:
+            parent_context = (parent or trace.get_current_span()).get_span_context()
+            return LightSpan(name, kind, parent_context, attributes, run_id, pipeline.sink)
+        context = None if parent is None else trace.set_span_in_context(parent)
+        return pipeline.tracer.start_span(name, context=context, kind=kind, attributes=attributes)
     except Exception:
         internal_error(f"starting the {name} span")
         return trace.INVALID_SPAN
 
 
-def _new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def _record_origin(provider: object) -> Origin:
-    """The resource and scope our own records are encoded with."""
-    resource = getattr(provider, "resource", None)
-    attributes = resource.attributes if isinstance(resource, Resource) else None
-    return origin(attributes, _SCOPE, __version__)
+_new_id = new_uuid

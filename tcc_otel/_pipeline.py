@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable
 from typing import Protocol, Union
 
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 
 from tcc_otel import _attributes as attrs
 from tcc_otel._batch import Batch
@@ -38,7 +38,7 @@ class EndedRecord(Protocol):
 
     def _has_local_run(self) -> bool: ...
 
-    def _encode(self) -> bytes: ...
+    def _encode(self, limits: SpanLimits | None = None) -> bytes: ...
 
 
 Item = Union[EndedRecord, ReadableSpan]
@@ -96,6 +96,7 @@ class ExportPipeline:
         self._limits = limits or Limits()
         self._spool = spool
         self._is_local_run = is_local_run
+        self.span_limits = SpanLimits()  # OTEL_SPAN_ATTRIBUTE_* limits, read once
         self._log = RateLimitedLog()
         self._init_state()
         _live.add(self)
@@ -298,7 +299,7 @@ class ExportPipeline:
         else:
             run_id = item.run_id
             is_run = item._is_run()
-            encoded = (self._origin, item._encode())
+            encoded = (self._origin, item._encode(self.span_limits))
             local = run_id in self._runs or item._has_local_run()
         if is_run:  # the run and the children it waited for travel together
             group = self._runs.pop(run_id, None)

@@ -15,6 +15,7 @@ from opentelemetry.util.types import AttributeValue
 from tcc_otel import _attributes as attrs
 from tcc_otel._encode import status_text
 from tcc_otel._guard import internal_error
+from tcc_otel._light import LightSpan
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline
@@ -131,13 +132,13 @@ class Record:
             )
 
     def _finish(self, error_message: str | None, error_type: str | None) -> None:
-        """Write attributes, name and status onto the span and end it. Never raises."""
+        """Write name, status and attributes onto the span and end it. Never raises.
+
+        A LightSpan takes the attributes later, on the export thread: after ``end()`` the
+        fields no longer change, so deriving them there gives the same result.
+        """
         span = self._span
         try:
-            attributes = self._attributes()
-            if not self._client.config.capture_content:
-                for key in attrs.CONTENT_KEYS.intersection(attributes):
-                    del attributes[key]
             if error_type is None and self._status is not None:
                 code, error_message = self._status
                 if code is StatusCode.ERROR:
@@ -145,9 +146,12 @@ class Record:
                 else:
                     span.set_status(Status(StatusCode.OK))
             if error_type is not None:
-                attributes[attrs.ERROR_TYPE] = error_type
+                span.set_attribute(attrs.ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, error_message))
-            span.set_attributes(attributes)
+            if isinstance(span, LightSpan):
+                span.defer(self)
+            else:
+                span.set_attributes(self._final_attributes())
             span.update_name(self._span_name())
         except Exception:
             internal_error(f"{self._NAME}.end")
@@ -156,6 +160,14 @@ class Record:
             self._after_end()
         except Exception:
             internal_error(f"{self._NAME}.end")
+
+    def _final_attributes(self) -> dict[str, AttributeValue]:
+        """The attributes written at end, without content when capture is off."""
+        attributes = self._attributes()
+        if not self._pipeline.capture_content:
+            for key in attrs.CONTENT_KEYS.intersection(attributes):
+                del attributes[key]
+        return attributes
 
     def _attributes(self) -> dict[str, AttributeValue]:
         """All attributes to write at end; subclasses derive the GenAI ones here."""

@@ -130,7 +130,7 @@ class Run(Record):
             out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = self._input_tokens
         if self._output_tokens is not None:
             out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = self._output_tokens
-        if self._client.config.capture_content:
+        if self._pipeline.capture_content:
             prompt = fields.get(attrs.RUN_USER_PROMPT)
             if prompt is not None:
                 out[attrs.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))

@@ -137,7 +137,7 @@ class Step(Record):
         definitions = fields.get(attrs.STEP_TOOL_DEFINITIONS)
         if definitions is not None:
             out[attrs.GEN_AI_TOOL_DEFINITIONS] = definitions
-        if self._client.config.capture_content:
+        if self._pipeline.capture_content:
             prompt = fields.get(attrs.STEP_PROMPT)
             if prompt is not None:
                 out[attrs.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))

@@ -280,12 +280,13 @@ def sdk_span(item: ReadableSpan) -> bytes:
         ],
         status_code=status.status_code.value,
         status_message=status.description,
-        trace_state=_trace_state(context.trace_state),
+        trace_state=trace_state_text(context.trace_state),
         dropped_attributes=item.dropped_attributes,
         dropped_events=item.dropped_events,
         dropped_links=item.dropped_links,
     )
 
 
-def _trace_state(state: TraceState | None) -> str:
+def trace_state_text(state: TraceState | None) -> str:
+    """A W3C tracestate header value, as OTLP carries it."""
     return ",".join(f"{k}={v}" for k, v in state.items()) if state else ""
