@@ -75,8 +75,11 @@ class LightSpan(Span):
         "_name",
         "_parent",
         "_sink",
+        "_span_id",
         "_start",
         "_status",
+        "_trace_id",
+        "_trace_state",
         "run_id",
     )
 
@@ -93,9 +96,11 @@ class LightSpan(Span):
             trace_id, trace_state = parent.trace_id, parent.trace_state
         else:
             parent, trace_id, trace_state = None, new_trace_id(), None
-        self._context = SpanContext(
-            trace_id, new_span_id(), is_remote=False, trace_flags=_SAMPLED, trace_state=trace_state
-        )
+        # The SpanContext is made only when asked for: most child spans never need one.
+        self._trace_id = trace_id
+        self._span_id = new_span_id()
+        self._trace_state = trace_state
+        self._context: SpanContext | None = None
         self._parent = parent
         self._name = name
         self._kind = _KINDS[kind]
@@ -111,7 +116,16 @@ class LightSpan(Span):
     # --- the Span API -----------------------------------------------------------------------
 
     def get_span_context(self) -> SpanContext:
-        return self._context
+        context = self._context
+        if context is None:
+            context = self._context = SpanContext(
+                self._trace_id,
+                self._span_id,
+                is_remote=False,
+                trace_flags=_SAMPLED,
+                trace_state=self._trace_state,
+            )
+        return context
 
     def is_recording(self) -> bool:
         return not self._end
@@ -204,11 +218,10 @@ class LightSpan(Span):
         if limits is not None:
             attributes, dropped = _limited(attributes, limits)
         parent = self._parent
-        context = self._context
         code, message = self._status
         return _wire.span(
-            trace_id=context.trace_id,
-            span_id=context.span_id,
+            trace_id=self._trace_id,
+            span_id=self._span_id,
             parent_id=parent.span_id if parent is not None else None,
             parent_remote=bool(parent is not None and parent.is_remote),
             name=self._name,
@@ -219,12 +232,12 @@ class LightSpan(Span):
             events=self._events or (),
             status_code=code,
             status_message=message,
-            trace_state=_wire.trace_state_text(context.trace_state),
+            trace_state=_wire.trace_state_text(self._trace_state),
             dropped_attributes=dropped,
         )
 
     def __repr__(self) -> str:
-        return f"LightSpan({self._name!r}, span_id={self._context.span_id:016x})"
+        return f"LightSpan({self._name!r}, span_id={self._span_id:016x})"
 
 
 def _limited(

@@ -3,8 +3,8 @@ and encodes them; a sender thread delivers the batches (through the spool when e
 
 The caller's cost is one ``deque.append``: no lock, no encoding, no I/O. While the caller's
 threads are busy the batcher yields the GIL after every span, so the agent does not notice
-it; once the backlog passes half its bound it stops yielding, so it cannot fall behind for
-good.
+it; once the backlog passes ``Limits.yield_below`` spans it stops yielding, so memory stays
+small and it cannot fall behind for good.
 """
 
 from __future__ import annotations
@@ -47,7 +47,15 @@ Item = Union[EndedRecord, ReadableSpan]
 class Limits:
     """Bounds and timings of a pipeline; every bound that drops spans counts them."""
 
-    __slots__ = ("batch_bytes", "batch_delay", "grace", "max_hold", "max_queue_bytes", "max_spans")
+    __slots__ = (
+        "batch_bytes",
+        "batch_delay",
+        "grace",
+        "max_hold",
+        "max_queue_bytes",
+        "max_spans",
+        "yield_below",
+    )
 
     def __init__(
         self,
@@ -58,6 +66,7 @@ class Limits:
         grace: float = 0.5,
         batch_delay: float = 1.0,
         max_hold: float = 10.0,
+        yield_below: int = 20_000,
     ) -> None:
         self.max_spans = max_spans  # spans accepted and not yet delivered (or dropped)
         self.max_queue_bytes = max_queue_bytes  # compressed batches waiting to be sent
@@ -65,6 +74,7 @@ class Limits:
         self.grace = grace  # how long children that end after their run may wait
         self.batch_delay = batch_delay  # how long spans with no run here may wait
         self.max_hold = max_hold  # how long children of a still-open run may wait
+        self.yield_below = yield_below  # backlog under which the batcher yields the GIL
 
 
 class _Group:
@@ -286,7 +296,7 @@ class ExportPipeline:
                 self._forget(1)
                 self._stats.drop("encode_error", 1)
                 logger.exception("encoding a span failed; it was dropped")
-            if not self._urgent and self._held < limits.max_spans // 2:
+            if not self._urgent and len(inbox) + self._held < limits.yield_below:
                 time.sleep(0)  # let the agent's threads run first
 
     def _place(self, item: Item, now: float) -> None:

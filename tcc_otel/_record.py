@@ -56,7 +56,7 @@ class Record:
         self._ended = False
         self._status: tuple[StatusCode, str | None] | None = None  # set by Run.status()
         self._fields: dict[str, AttributeValue] = {}
-        self._tokens: list[Any] = []  # context tokens of nested ``with`` blocks
+        self._tokens: list[Any] | None = None  # context tokens of ``with`` blocks, if any
 
     # --- state -----------------------------------------------------------------------------
 
@@ -182,7 +182,11 @@ class Record:
     # --- context managers -------------------------------------------------------------------
 
     def __enter__(self: R) -> R:
-        self._tokens.append(otel_context.attach(trace.set_span_in_context(self._span)))
+        token = otel_context.attach(trace.set_span_in_context(self._span))
+        if self._tokens is None:
+            self._tokens = [token]
+        else:
+            self._tokens.append(token)
         return self
 
     def __exit__(

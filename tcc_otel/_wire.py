@@ -25,10 +25,16 @@ FLAG_HAS_IS_REMOTE = 0x100
 FLAG_IS_REMOTE = 0x200
 
 
+_SMALL = [bytes((n,)) for n in range(0x80)]
+_TWO = [bytes(((n & 0x7F) | 0x80, n >> 7)) for n in range(0x80, 0x4000)]
+
+
 def varint(n: int) -> bytes:
     """Unsigned LEB128; negative numbers as their 64-bit two's complement (int64 rule)."""
     if 0 <= n < 0x80:
-        return bytes((n,))
+        return _SMALL[n]
+    if 0x80 <= n < 0x4000:
+        return _TWO[n - 0x80]
     n &= 0xFFFFFFFFFFFFFFFF
     out = bytearray()
     while n >= 0x80:
@@ -72,14 +78,47 @@ def any_value(value: Any) -> bytes:
 
 def key_value(key: str, value: Any) -> bytes:
     """``KeyValue``: the key, then the value (always present, maybe empty)."""
-    return _text(b"\x0a", key) + _field(b"\x12", any_value(value))
+    return _encoded_key(key) + _field(b"\x12", any_value(value))
 
 
 def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
-    """Each attribute as a repeated ``KeyValue`` field with ``tag``."""
+    """Each attribute as a repeated ``KeyValue`` field with ``tag``.
+
+    The hot path of export: string values (most of them, and the large ones) are written as
+    pieces joined once, so a long prompt is copied once, not at every nesting level.
+    """
     if not items:
         return b""
-    return b"".join(_field(tag, key_value(k, v)) for k, v in items.items())
+    parts: list[bytes] = []
+    append = parts.append
+    for key, value in items.items():
+        encoded_key = _keys.get(key) or _encoded_key(key)
+        if type(value) is str:
+            text = value.encode("utf-8")
+            n = len(text)
+            text_len = varint(n)
+            any_len = 1 + len(text_len) + n  # AnyValue{string_value}
+            any_len_b = varint(any_len)
+            kv_len = len(encoded_key) + 1 + len(any_len_b) + any_len
+            append(tag + varint(kv_len) + encoded_key + b"\x12" + any_len_b + b"\x0a" + text_len)
+            append(text)
+        else:
+            kv = encoded_key + _field(b"\x12", any_value(value))
+            append(tag + varint(len(kv)) + kv)
+    return b"".join(parts)
+
+
+_keys: dict[str, bytes] = {}  # attribute keys come from a small set: encode each once
+
+
+def _encoded_key(key: str) -> bytes:
+    """``KeyValue.key`` as a field, cached."""
+    encoded = _keys.get(key)
+    if encoded is None:
+        encoded = _text(b"\x0a", key)
+        if len(_keys) < 4096:
+            _keys[key] = encoded
+    return encoded
 
 
 def span(
