@@ -167,6 +167,10 @@ def shutdown(timeout: float | None = None) -> None:
 
 
 def stats() -> dict[str, Any]:
-    """Span counters: ``recorded``, ``exported``, ``retried``, ``dropped`` and
-    ``dropped_by_reason``, so you can see that nothing was lost."""
-    return dict(_client.stats.snapshot())
+    """What happened to the spans, so you can see that nothing was lost.
+
+    ``recorded`` spans handed to export; ``exported`` ones the endpoint accepted; ``retried``
+    span sends repeated; ``dropped`` (and ``dropped_by_reason``) ones given up, each for a
+    reason; ``queued`` ones waiting now; ``spooled`` ones on disk now (``TCC_SPOOL_DIR``).
+    """
+    return _client.snapshot()

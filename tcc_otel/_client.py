@@ -435,6 +435,14 @@ class Client:
         for pipeline in pipelines:
             pipeline.shutdown(deadline)
 
+    def snapshot(self) -> dict[str, Any]:
+        """The counters, with what is queued and spooled right now."""
+        out: dict[str, Any] = dict(self.stats.snapshot())
+        sinks = [p.sink for p in self._pipelines() if p.sink is not None]
+        out["queued"] = sum(sink.pending() for sink in sinks)
+        out["spooled"] = sum(sink.spooled() for sink in sinks)
+        return out
+
     def _at_exit(self) -> None:
         try:
             self.shutdown()

@@ -212,8 +212,10 @@ class LightSpan(Span):
     def _encode(self, limits: SpanLimits | None = None) -> bytes:
         """The span as an OTLP ``Span`` message (export thread)."""
         attributes = self._attrs
-        if self._deferred is not None:
-            attributes = {**attributes, **self._deferred._final_attributes()}
+        deferred = self._deferred
+        if deferred is not None:
+            attributes = {**attributes, **deferred._final_attributes()}
+            self._deferred = None  # record <-> span is a cycle: break it so refcounting frees both
         dropped = 0
         if limits is not None:
             attributes, dropped = _limited(attributes, limits)

@@ -158,6 +158,10 @@ class ExportPipeline:
         """Spans submitted and not yet delivered or dropped."""
         return len(self._inbox) + self._held
 
+    def spooled(self) -> int:
+        """Spans of this process waiting on disk."""
+        return 0 if self._spool is None else self._spool.pending_spans()
+
     def flush(self, timeout: float) -> bool:
         """Send everything submitted so far, open runs' children included; ``True`` if all of
         it was handled (delivered, or dropped and counted) within ``timeout`` seconds."""

@@ -600,4 +600,6 @@ class TestUserProvider:
             "retried": 0,
             "dropped": 0,
             "dropped_by_reason": {},
+            "queued": 0,
+            "spooled": 0,
         }
