@@ -145,6 +145,8 @@ class Client:
         deadline = time.monotonic() + config.shutdown_timeout
         for pipeline in old:
             pipeline.shutdown(deadline)
+        if config.spool_dir is not None:
+            self.pipeline()  # send now what processes that died left in the spool
 
     # --- pipelines --------------------------------------------------------------------------
 

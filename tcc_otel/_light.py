@@ -206,9 +206,6 @@ class LightSpan(Span):
     def _is_run(self) -> bool:
         return self._kind_is_run()
 
-    def _has_local_run(self) -> bool:
-        return True  # records of this process: their run span comes through the same pipeline
-
     def _encode(self, limits: SpanLimits | None = None) -> bytes:
         """The span as an OTLP ``Span`` message (export thread)."""
         attributes = self._attrs

@@ -36,8 +36,6 @@ class EndedRecord(Protocol):
 
     def _is_run(self) -> bool: ...
 
-    def _has_local_run(self) -> bool: ...
-
     def _encode(self, limits: SpanLimits | None = None) -> bytes: ...
 
 
@@ -198,6 +196,14 @@ class ExportPipeline:
         if not delivered:
             self._account_leftovers(timeout)
         self._exporter.shutdown()
+        kept = self.spooled()
+        if kept and self._spool is not None:
+            logger.warning(
+                "%d spans were not delivered; they are kept in %s and the next process that "
+                "uses tcc_otel with that TCC_SPOOL_DIR sends them",
+                kept,
+                self._spool.directory,
+            )
 
     def _account_leftovers(self, timeout: float) -> None:
         """Count what the deadline left behind; spooled batches stay for the next process."""
@@ -227,13 +233,6 @@ class ExportPipeline:
                 lost,
                 timeout,
                 total,
-            )
-        if kept and self._spool is not None:
-            logger.warning(
-                "%d spans were not delivered before the deadline; they are kept in %s and the "
-                "next process with that TCC_SPOOL_DIR sends them",
-                kept,
-                self._spool.directory,
             )
 
     # --- threads ----------------------------------------------------------------------------
@@ -282,8 +281,9 @@ class ExportPipeline:
                 return
 
     def _next_timeout(self) -> float:
+        limits = self._limits
         if self._late.spans or self._orphans.spans or self._runs:
-            return min(self._limits.grace, self._limits.batch_delay) / 2
+            return min(limits.grace, limits.batch_delay, limits.max_hold) / 2
         return 1.0
 
     def _drain(self) -> None:
@@ -314,12 +314,15 @@ class ExportPipeline:
             run_id = item.run_id
             is_run = item._is_run()
             encoded = (self._origin, item._encode(self.span_limits))
-            local = run_id in self._runs or item._has_local_run()
+            local = run_id in self._runs or self._is_local_run(run_id)
         if is_run:  # the run and the children it waited for travel together
             group = self._runs.pop(run_id, None)
-            if group is not None:
-                self._extend(group.spans)
-            self._extend([encoded])
+            unit = [encoded] if group is None else [*group.spans, encoded]
+            if self._batch.count and self._batch.size + sum(len(s) for _, s in unit) > (
+                self._limits.batch_bytes
+            ):
+                self._seal_batch()  # start a new request rather than cut the run in two
+            self._extend(unit)
             self._recent[run_id] = now
             if len(self._recent) > 4096:
                 self._recent.popitem(last=False)

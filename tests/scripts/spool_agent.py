@@ -3,12 +3,15 @@
 Run by tests/test_spool.py in a subprocess, configured by the environment only (TCC_BASE_URL,
 TCC_API_KEY, TCC_SPOOL_DIR, TCC_SHUTDOWN_TIMEOUT, ...). It logs like an application
 (``logging.basicConfig``, ``name LEVEL message``) and prints one JSON line on stdout once its
-runs ended: ``{"pid": ..., "spans": [[trace_id, span_id], ...]}``, ids in lower-case hex.
+runs ended: ``{"pid": ..., "spans": [[trace_id, span_id], ...], "stats": ...}``, ids in
+lower-case hex, ``stats`` only with ``--flush``.
 
 Options:
     --runs N        runs to record (default 1); each has ``--steps`` steps and one tool call.
     --steps K       steps per run (default 1).
+    --pause S       seconds to wait after each run (default 0), so each run is its own batch.
     --configure     call ``tcc.configure()`` first (every option still from the environment).
+    --flush         call ``tcc.flush()`` after the runs and report ``tcc.stats()``.
     --wait          after printing, wait until stdin closes (the test kills it or closes stdin).
 """
 
@@ -19,8 +22,13 @@ import json
 import logging
 import os
 import sys
+import time
+from typing import Any
 
 from opentelemetry.trace import Span
+
+FLUSH_TIMEOUT = 15.0
+"""Seconds ``--flush`` may take; the test's hang guard is longer."""
 
 
 def ids(span: Span) -> list[str]:
@@ -33,7 +41,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--pause", type=float, default=0.0)
     parser.add_argument("--configure", action="store_true")
+    parser.add_argument("--flush", action="store_true")
     parser.add_argument("--wait", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(name)s %(levelname)s %(message)s")
@@ -55,7 +65,12 @@ def main() -> int:
             spans.append(ids(t.span))
             r.response(f"answer {index}")
         spans.append(ids(r.span))
-    sys.stdout.write(json.dumps({"pid": os.getpid(), "spans": spans}) + "\n")
+        time.sleep(args.pause)
+    report: dict[str, Any] = {"pid": os.getpid(), "spans": spans}
+    if args.flush:
+        report["flushed"] = tcc.flush(FLUSH_TIMEOUT)
+        report["stats"] = tcc.stats()
+    sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
     if args.wait:
         sys.stdin.read()  # returns when the test closes our stdin; SIGKILL ends it sooner
