@@ -355,6 +355,7 @@ class Client:
                 attrs.GEN_AI_OPERATION_NAME: attrs.OP_CHAT,
             },
             rid,
+            local=run is not None,
         )
         return Step(self, pipeline, span, rid, sid, run)
 
@@ -369,8 +370,10 @@ class Client:
         """Open a tool call under ``parent_span``, or where ``run_id``'s records nest."""
         rid = to_id(run_id)
         parent: Span | None = parent_span
+        local = True  # opened from its run or step
         if parent_span is None or pipeline is None:
-            _, parent, pipeline = self._parent_of(rid)
+            run, parent, pipeline = self._parent_of(rid)
+            local = run is not None
         cid = _new_id() if tool_call_id is None else to_id(tool_call_id)
         span = _start_span(
             pipeline,
@@ -385,6 +388,7 @@ class Client:
                 attrs.GEN_AI_OPERATION_NAME: attrs.OP_EXECUTE_TOOL,
             },
             rid,
+            local=local,
         )
         call = ToolCall(self, pipeline, span, rid, cid)
         if tool_name is not None:
@@ -459,13 +463,18 @@ def _start_span(
     kind: SpanKind,
     attributes: dict[str, AttributeValue],
     run_id: str,
+    *,
+    local: bool = True,
 ) -> Span:
     """Start a record's span under ``parent`` (``None``: the active span). If OpenTelemetry
-    fails, a non-recording span keeps the API working."""
+    fails, a non-recording span keeps the API working. ``local``: the run is open in this
+    process, so the span waits for the run span and travels with it."""
     try:
         if pipeline.light:
             parent_context = (parent or trace.get_current_span()).get_span_context()
-            return LightSpan(name, kind, parent_context, attributes, run_id, pipeline.sink)
+            return LightSpan(
+                name, kind, parent_context, attributes, run_id, pipeline.sink, local=local
+            )
         context = None if parent is None else trace.set_span_in_context(parent)
         return pipeline.tracer.start_span(name, context=context, kind=kind, attributes=attributes)
     except Exception:

@@ -80,6 +80,7 @@ class LightSpan(Span):
         "_status",
         "_trace_id",
         "_trace_state",
+        "local",
         "run_id",
     )
 
@@ -91,6 +92,7 @@ class LightSpan(Span):
         attributes: dict[str, types.AttributeValue],
         run_id: str,
         sink: ExportPipeline | None,
+        local: bool = True,
     ) -> None:
         if parent is not None and parent.is_valid:
             trace_id, trace_state = parent.trace_id, parent.trace_state
@@ -112,6 +114,7 @@ class LightSpan(Span):
         self._deferred: Deferred | None = None
         self._sink = sink
         self.run_id = run_id
+        self.local = local  # its run is a run of this process: it waits for the run span
 
     # --- the Span API -----------------------------------------------------------------------
 

@@ -29,10 +29,15 @@ from tcc_otel._wire import Origin, sdk_origin, sdk_span
 
 
 class EndedRecord(Protocol):
-    """A record that ended and encodes itself (``Run``, ``Step``, ``ToolCall``)."""
+    """An ended span that encodes itself: a record's ``LightSpan``."""
 
     @property
     def run_id(self) -> str: ...
+
+    @property
+    def local(self) -> bool:
+        """Whether its run was open in this process when it started."""
+        ...
 
     def _is_run(self) -> bool: ...
 
@@ -78,11 +83,18 @@ class Limits:
 class _Group:
     """Encoded spans waiting for something: their run to end, a grace period, a size."""
 
-    __slots__ = ("since", "spans")
+    __slots__ = ("since", "size", "spans")
 
     def __init__(self, now: float) -> None:
         self.since = now
+        self.size = 0
         self.spans: list[tuple[Origin, bytes]] = []
+
+    def add(self, encoded: tuple[Origin, bytes], now: float) -> None:
+        if not self.spans:
+            self.since = now
+        self.spans.append(encoded)
+        self.size += len(encoded[1])
 
 
 class ExportPipeline:
@@ -290,7 +302,11 @@ class ExportPipeline:
         """Move everything from the inbox into groups, encoding as it goes."""
         inbox = self._inbox
         limits = self._limits
+        placed = 0
         while inbox:
+            placed += 1
+            if placed % 512 == 0:
+                self._seal_due(time.monotonic())  # a long drain still sends what is due
             item = inbox.popleft()
             with self._lock:
                 self._held += 1
@@ -314,7 +330,7 @@ class ExportPipeline:
             run_id = item.run_id
             is_run = item._is_run()
             encoded = (self._origin, item._encode(self.span_limits))
-            local = run_id in self._runs or self._is_local_run(run_id)
+            local = item.local
         if is_run:  # the run and the children it waited for travel together
             group = self._runs.pop(run_id, None)
             unit = [encoded] if group is None else [*group.spans, encoded]
@@ -332,15 +348,16 @@ class ExportPipeline:
             group = self._runs.get(run_id)
             if group is None:
                 group = self._runs[run_id] = _Group(now)
-            group.spans.append(encoded)
+            self._add(group, encoded, now)
         else:
             self._add(self._orphans, encoded, now)
 
-    @staticmethod
-    def _add(group: _Group, encoded: tuple[Origin, bytes], now: float) -> None:
-        if not group.spans:
-            group.since = now
-        group.spans.append(encoded)
+    def _add(self, group: _Group, encoded: tuple[Origin, bytes], now: float) -> None:
+        """Add to a waiting group; a group that fills a request goes now (memory stays small)."""
+        group.add(encoded, now)
+        if group.size >= self._limits.batch_bytes:
+            self._extend(group.spans)
+            group.spans, group.size = [], 0
 
     def _seal_due(self, now: float) -> None:
         """Seal what has waited long enough; the current batch goes whenever the inbox is dry."""
