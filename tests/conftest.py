@@ -13,7 +13,10 @@ for _name in list(os.environ):
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
+from helpers.clients import fresh_client  # noqa: E402
+from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 
+from tcc_otel._client import Client  # noqa: E402
 from tcc_otel.testing import CapturedSpans, capture  # noqa: E402
 
 
@@ -22,3 +25,21 @@ def captured() -> Iterator[CapturedSpans]:
     """tcc_otel's module functions record into memory for the test's duration."""
     with capture() as spans:
         yield spans
+
+
+@pytest.fixture
+def client() -> Iterator[Client]:
+    """A fresh default client behind ``tcc_otel``'s functions, shut down in teardown."""
+    with fresh_client() as fresh:
+        yield fresh
+
+
+@pytest.fixture(params=["default", "tracer_provider"])
+def provider(request: pytest.FixtureRequest) -> Iterator[TracerProvider | None]:
+    """``None`` for the default mode (tcc_otel owns the export), else the user's provider."""
+    if request.param == "default":
+        yield None
+        return
+    user_provider = TracerProvider()
+    yield user_provider
+    user_provider.shutdown()

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from _fault_server import FaultServer, Reply
-from helpers.clients import fresh_client, messages
+from helpers.clients import messages
 from helpers.delivery import (
     HANG_GUARD,
     SpanId,
@@ -36,24 +35,6 @@ BURST_RUNS = 20_000
 """Runs of the burst; each is a run span and one step."""
 BURST_BOUND = 5_000
 """``max_queue_spans`` during the burst."""
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    """A fresh default client behind ``tcc``'s functions, shut down in teardown."""
-    with fresh_client() as fresh:
-        yield fresh
-
-
-@pytest.fixture(params=["default", "tracer_provider"])
-def provider(request: pytest.FixtureRequest) -> Iterator[TracerProvider | None]:
-    """``None`` for the default mode (tcc_otel owns the export), else the user's provider."""
-    if request.param == "default":
-        yield None
-        return
-    user_provider = TracerProvider()
-    yield user_provider
-    user_provider.shutdown()
 
 
 def statuses(server: FaultServer) -> list[tuple[int | None, list[SpanId]]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from _fault_server import FaultServer, Recorded, Reply, closed_port
-from helpers.clients import fresh_client, messages
+from helpers.clients import messages
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
@@ -18,13 +18,6 @@ KEY = "tcc_live_4f9a8b7c6d5e4f3a2b1c"
 """An API key shaped so that no generic redaction pattern would hide it."""
 HANG_GUARD = 20.0
 """Seconds after which a feedback call is considered hung."""
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    """A fresh default client behind ``tcc_otel``'s functions, shut down in teardown."""
-    with fresh_client() as fresh:
-        yield fresh
 
 
 @pytest.fixture

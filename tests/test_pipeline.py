@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from _fault_server import FaultServer, Reply
-from helpers.clients import fresh_client, messages
+from helpers.clients import messages
 from helpers.delivery import (
     HANG_GUARD,
     SPANS_PER_RUN,
@@ -294,24 +294,6 @@ class TestBacklogBytes:
 
 
 # --- through tcc ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    """A fresh default client behind ``tcc``'s functions, shut down in teardown."""
-    with fresh_client() as fresh:
-        yield fresh
-
-
-@pytest.fixture(params=["default", "tracer_provider"])
-def provider(request: pytest.FixtureRequest) -> Iterator[TracerProvider | None]:
-    """``None`` for the default mode (tcc_otel owns the export), else the user's provider."""
-    if request.param == "default":
-        yield None
-        return
-    user_provider = TracerProvider()
-    yield user_provider
-    user_provider.shutdown()
 
 
 def requests_of_each_run(requests: list[list[SpanId]], runs: list[list[SpanId]]) -> list[set[int]]:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers.clients import fresh_client
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -39,13 +38,6 @@ def receiver() -> Iterator[Receiver]:
     """A loopback OTLP/HTTP receiver on a free port, stopped in teardown."""
     with Receiver("127.0.0.1", 0) as running:
         yield running
-
-
-@pytest.fixture
-def client() -> Iterator[Client]:
-    """A fresh default client behind ``tcc_otel``'s functions, shut down in teardown."""
-    with fresh_client() as fresh:
-        yield fresh
 
 
 def resource_of(span: ReceivedSpan) -> dict[str, Any]:
