@@ -6,23 +6,29 @@ OTLP/HTTP in the background.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
 from tcc_otel._client import Client
+from tcc_otel._propagation import RemoteRun
+from tcc_otel._propagation import inject as _inject
 from tcc_otel._run import Run
 from tcc_otel._step import Step
 from tcc_otel._tool_call import ToolCall
 from tcc_otel._version import __version__
 
 __all__ = [
+    "RemoteRun",
     "Run",
     "Step",
     "ToolCall",
     "__version__",
     "configure",
+    "continue_run",
     "flush",
+    "inject",
     "run",
     "shutdown",
     "stats",
@@ -174,3 +180,25 @@ def stats() -> dict[str, Any]:
     reason; ``queued`` ones waiting now; ``spooled`` ones on disk now (``TCC_SPOOL_DIR``).
     """
     return _client.snapshot()
+
+
+def inject(headers: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
+    """Add W3C trace context and ``baggage: tcc.runId=...`` for the active run, step or tool
+    call to outgoing ``headers`` (a new dict if ``None``), and return them.
+
+    The service you call continues the run with ``tcc.continue_run(headers)`` (Python) or
+    any OpenTelemetry SDK (its spans join the trace; the baggage carries the run id).
+    """
+    return _inject(headers)
+
+
+def continue_run(headers: Mapping[str, str], run_id: str | None = None) -> RemoteRun:
+    """Continue a run started in another service, from the headers it sent.
+
+    ``with tcc.continue_run(request.headers) as run:`` makes the caller's span the parent of
+    what you record inside; ``run.step()`` and ``run.tool_call()`` join its run and trace.
+
+    Raises:
+        ValueError: the headers carry no ``tcc.runId`` baggage and ``run_id`` is not given.
+    """
+    return RemoteRun(_client, headers, run_id)

@@ -109,6 +109,7 @@ class Client:
         self._routes: dict[str, Route] = {}  # open runs with their own key or URL
         self._ended_routes: OrderedDict[str, Route] = OrderedDict()
         self._shut_down = False
+        self._global_seen: object = None  # the global provider last checked for our processor
         self._atexit_registered = False
         self.stats = Stats()
 
@@ -140,6 +141,7 @@ class Client:
             self._default = None
             self._per_run = {}
             self._shut_down = False
+            self._global_seen = None
         if config.debug:
             enable_debug()
         deadline = time.monotonic() + config.shutdown_timeout
@@ -208,28 +210,29 @@ class Client:
             found = getattr(provider, "resource", None)
             resource = found if isinstance(found, Resource) else Resource.get_empty()
         sink = processor = None
-        if config.exporter == "none":
-            pass  # the user's provider (or nobody) gets the spans
-        elif key or is_loopback(base):
-            sink = self._sink(config, key, base, resource)
-            if provider is not None:
-                processor = BackgroundProcessor(sink, route=route, route_of=self.route_of)
-                add = getattr(provider, "add_span_processor", None)
-                if add is None:
-                    logger.warning(
-                        "the tracer_provider passed to configure() cannot take span processors "
-                        "(%s); spans are recorded there but not sent to The Context Company",
-                        type(provider).__name__,
-                    )
-                    sink = processor = None
-                else:
-                    add(processor)
-        else:
-            logger.warning(
-                "TCC_API_KEY is not set: runs are recorded as spans but not sent to The Context "
-                "Company. Set TCC_API_KEY (or tcc.configure(api_key=...)), or point TCC_BASE_URL "
-                "at a local receiver such as `tcc-otel dev`."
-            )
+        if config.exporter == "otlp" and not overridden:  # a collector forwards to TCC
+            sink = self._sink(config, None, config.otlp_endpoint, resource, config.otlp_headers)
+        elif config.exporter != "none":  # "none": the user's provider (or nobody) gets them
+            if key or is_loopback(base):
+                sink = self._sink(config, key, traces_url(base), resource)
+            else:
+                logger.warning(
+                    "TCC_API_KEY is not set: runs are recorded as spans but not sent to The "
+                    "Context Company. Set TCC_API_KEY (or tcc.configure(api_key=...)), or point "
+                    "TCC_BASE_URL at a local receiver such as `tcc-otel dev`."
+                )
+        if sink is not None and provider is not None:
+            processor = BackgroundProcessor(sink, route=route, route_of=self.route_of)
+            add = getattr(provider, "add_span_processor", None)
+            if add is None:
+                logger.warning(
+                    "the tracer_provider passed to configure() cannot take span processors "
+                    "(%s); spans are recorded there but not sent",
+                    type(provider).__name__,
+                )
+                sink = processor = None
+            else:
+                add(processor)
         if not self._atexit_registered:
             atexit.register(self._at_exit)
             self._atexit_registered = True
@@ -245,11 +248,16 @@ class Client:
         )
 
     def _sink(
-        self, config: Config, key: str | None, base: str, resource: Resource
+        self,
+        config: Config,
+        key: str | None,
+        url: str,
+        resource: Resource,
+        headers: dict[str, str] | None = None,
     ) -> ExportPipeline:
-        """An export pipeline to ``base``, sending spans that spooled processes left."""
+        """An export pipeline posting to ``url``; it first sends what dead processes spooled."""
         exporter = OtlpHttpExporter(
-            traces_url(base), api_key=key, stats=self.stats, timeout=config.export_timeout
+            url, api_key=key, headers=headers, stats=self.stats, timeout=config.export_timeout
         )
         sink = ExportPipeline(
             exporter,
@@ -261,6 +269,21 @@ class Client:
         )
         sink.recover()
         return sink
+
+    def _follow_global_provider(self) -> None:
+        """Default mode: spans that the application's own (global) SDK provider starts inside
+        a run travel to TCC with it. We add a processor to that provider; we never replace it."""
+        with self._lock:
+            provider = trace.get_tracer_provider()
+            if provider is self._global_seen:
+                return
+            self._global_seen = provider
+            pipeline = self.pipeline()
+            add = getattr(provider, "add_span_processor", None)
+            if add is None or pipeline.sink is None or pipeline.processor is not None:
+                return  # not an SDK provider, nothing to send, or attached already
+            pipeline.processor = BackgroundProcessor(pipeline.sink, route_of=self.route_of)
+            add(pipeline.processor)
 
     def is_local_run(self, run_id: str) -> bool:
         """Whether ``run_id`` is a run of this process (open, or ended not long ago)."""
@@ -290,6 +313,8 @@ class Client:
     ) -> Run:
         """Open a run whose span's parent is the active span."""
         pipeline = self.pipeline_for(api_key, tcc_url)
+        if pipeline.light and trace.get_tracer_provider() is not self._global_seen:
+            self._follow_global_provider()
         rid = _new_id() if run_id is None else to_id(run_id)
         initial: dict[str, AttributeValue] = {
             attrs.TCC_TYPE: attrs.SpanKind.RUN.value,
@@ -335,13 +360,23 @@ class Client:
             ended = self._ended_runs.get(run_id)
         return None, None if ended is None else NonRecordingSpan(ended), self.pipeline()
 
-    def start_step(self, run_id: Any, step_id: str | None, run: Run | None = None) -> Step:
-        """Open a step of ``run_id``."""
+    def start_step(
+        self,
+        run_id: Any,
+        step_id: str | None,
+        run: Run | None = None,
+        remote_parent: Span | None = None,
+    ) -> Step:
+        """Open a step of ``run_id``: under ``run``, under ``remote_parent`` (a run continued
+        from another service), or where ``run_id``'s records nest."""
         rid = to_id(run_id)
-        if run is None:
-            run, parent, pipeline = self._parent_of(rid)
-        else:
+        parent: Span | None
+        if run is not None:
             parent, pipeline = run.span, run._pipeline
+        elif remote_parent is not None:
+            parent, pipeline = remote_parent, self.pipeline()
+        else:
+            run, parent, pipeline = self._parent_of(rid)
         sid = _new_id() if step_id is None else to_id(step_id)
         span = _start_span(
             pipeline,
@@ -371,7 +406,9 @@ class Client:
         rid = to_id(run_id)
         parent: Span | None = parent_span
         local = True  # opened from its run or step
-        if parent_span is None or pipeline is None:
+        if pipeline is None and parent_span is not None:  # a run continued from elsewhere
+            pipeline, local = self.pipeline(), False
+        elif parent_span is None or pipeline is None:
             run, parent, pipeline = self._parent_of(rid)
             local = run is not None
         cid = _new_id() if tool_call_id is None else to_id(tool_call_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from opentelemetry.trace import TracerProvider
 
@@ -18,7 +18,7 @@ FEEDBACK_PATH = "/v1/feedback"
 _TCC_SDK_PATH = "/v1/custom"
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _TRUSTED_ORIGINS = frozenset({PROD_BASE_URL, DEV_BASE_URL})
-EXPORTERS = frozenset({"tcc", "none"})
+EXPORTERS = frozenset({"tcc", "otlp", "none"})
 """Values of ``TCC_EXPORTER``."""
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -58,6 +58,12 @@ class Config:
     """``TCC_MAX_QUEUE_BYTES``: compressed bytes waiting to be sent before the oldest go."""
     spool_dir: str | None
     """``TCC_SPOOL_DIR``: keep unsent batches on disk there, across crashes and restarts."""
+    otlp_endpoint: str
+    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, else
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``, else ``http://localhost:4318/v1/traces``."""
+    otlp_headers: dict[str, str]
+    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``, else
+    ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value,...``, values URL-encoded)."""
 
     @property
     def traces_url(self) -> str:
@@ -233,4 +239,30 @@ def resolve(
         max_queue_spans=max_queue_spans or int(env_float("TCC_MAX_QUEUE_SPANS", 200_000)),
         max_queue_bytes=max_queue_bytes or int(env_float("TCC_MAX_QUEUE_BYTES", 64 * 2**20)),
         spool_dir=spool_dir or os.environ.get("TCC_SPOOL_DIR", "").strip() or None,
+        otlp_endpoint=_otlp_endpoint(),
+        otlp_headers=_otlp_headers(),
     )
+
+
+def _otlp_endpoint() -> str:
+    """The standard OTLP/HTTP traces endpoint from ``OTEL_EXPORTER_OTLP_*``."""
+    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    if traces:
+        return traces
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
+    return base.rstrip("/") + TRACES_PATH
+
+
+def _otlp_headers() -> dict[str, str]:
+    """Headers from ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` or ``OTEL_EXPORTER_OTLP_HEADERS``."""
+    raw = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_HEADERS", ""
+    )
+    headers = {}
+    for pair in raw.split(","):
+        name, sep, value = pair.partition("=")
+        if sep and name.strip():
+            headers[unquote(name.strip()).lower()] = unquote(value.strip())
+        elif pair.strip():
+            logger.warning("OTEL_EXPORTER_OTLP_HEADERS: ignored an entry without '='")
+    return headers

@@ -46,6 +46,7 @@ class OtlpHttpExporter(SpanExporter):
         url: str,
         *,
         api_key: str | None,
+        headers: dict[str, str] | None = None,
         stats: Stats,
         timeout: float = 10.0,
         retry_budget: float = 30.0,
@@ -64,6 +65,7 @@ class OtlpHttpExporter(SpanExporter):
         }
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
+        self._headers.update(headers or {})  # OTEL_EXPORTER_OTLP_HEADERS in collector mode
         self._stats = stats
         self._timeout = timeout
         self._retry_budget = retry_budget

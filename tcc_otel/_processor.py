@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from tcc_otel import _attributes as attrs
 from tcc_otel._pipeline import ExportPipeline
+from tcc_otel._propagation import run_id_in
 
 
 class BackgroundProcessor(SpanProcessor):
     """Takes ended spans that belong to a run; the pipeline exports them off the caller's
-    thread. Spans without ``tcc.runId`` are not ours to send and are ignored.
+    thread. Spans started inside a run get its ``tcc.runId``; spans outside any run are not
+    ours to send and are ignored.
 
     Several processors may sit on one provider, one per destination: each takes the spans
     whose run ``route_of`` maps to its ``route`` (``None`` for the configured destination).
@@ -32,7 +35,16 @@ class BackgroundProcessor(SpanProcessor):
         self._retired = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Nothing to do when a span starts."""
+        """Stamp ``tcc.runId`` on a span the application starts inside a run, step or tool
+        call, so that it travels to TCC with the run."""
+        if self._retired:
+            return
+        span_attrs = span.attributes
+        if span_attrs and attrs.TCC_RUN_ID in span_attrs:
+            return  # one of our records, or stamped already
+        run_id = run_id_in(parent_context or otel_context.get_current())
+        if run_id is not None:
+            span.set_attribute(attrs.TCC_RUN_ID, run_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Hand ``span`` to the pipeline if it belongs to a run routed here."""
