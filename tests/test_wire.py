@@ -66,10 +66,13 @@ def assistant_message(text: str, finish_reason: str | None = None) -> list[dict[
 
 
 def by_id(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:
-    """Spans keyed by their record id (``tcc.stepId``/``tcc.toolCallId``, else ``tcc.runId``)."""
+    """Record spans keyed by their record id (``tcc.stepId``/``tcc.toolCallId``, else
+    ``tcc.runId``); the application's own spans (no ``tcc.type``) are left out."""
     keyed: dict[str, ReceivedSpan] = {}
     for span in spans:
         attributes = span.attributes
+        if "tcc.type" not in attributes:
+            continue
         key = attributes.get("tcc.stepId") or attributes.get("tcc.toolCallId")
         keyed[str(key or attributes["tcc.runId"])] = span
     return keyed
@@ -540,7 +543,8 @@ class TestUserProvider:
         memory: InMemorySpanExporter,
     ) -> None:
         """The user's exporter sees every span, and TCC receives the run's spans in the same
-        trace, with the user's resource, but none of the user's own spans."""
+        trace, with the user's resource: the user's span inside the step (stamped with the
+        run's id) but not the user's spans outside the run."""
         tcc.configure(base_url=receiver.url, api_key=KEY, tracer_provider=provider)
         tracer = provider.get_tracer("app")
         with tracer.start_as_current_span("POST /chat") as request, tcc.run(run_id="run-1") as r:
@@ -566,8 +570,13 @@ class TestUserProvider:
         }
         assert [(span.trace_id, span.resource["service.name"]) for span in spans] == [
             (request_trace, "chat-service")
-        ] * 2
+        ] * 3
         assert by_id(spans)["run-1"].parent_span_id == request_id
+        (lookup,) = [span for span in spans if span.name == "db.lookup_order"]
+        assert (lookup.attributes, lookup.parent_span_id) == (
+            {"tcc.runId": "run-1"},
+            by_id(spans)["step-1"].span_id,
+        )
 
     def test_span_outside_run_not_sent(
         self,
