@@ -48,8 +48,9 @@ class RemoteRun:
 
     def __init__(self, client: Client, carrier: Mapping[str, str], run_id: str | None) -> None:
         self._client = client
-        self.context: Context = _W3C.extract(carrier)
-        found = baggage.get_baggage(attrs.TCC_RUN_ID, self.context)
+        # Header names are case-insensitive; W3C propagators look up lower-case names only.
+        context = _W3C.extract({str(k).lower(): v for k, v in carrier.items()})
+        found = baggage.get_baggage(attrs.TCC_RUN_ID, context)
         resolved = run_id if run_id is not None else found
         if resolved is None:
             raise ValueError(
@@ -57,6 +58,8 @@ class RemoteRun:
                 "run_id=... or send the headers from tcc.inject() on the calling side."
             )
         self.run_id = str(resolved)
+        # The run id travels on: spans started inside, and tcc.inject() here, carry it.
+        self.context: Context = baggage.set_baggage(attrs.TCC_RUN_ID, self.run_id, context)
         self._tokens: list[Any] = []
 
     def step(self, step_id: str | None = None) -> Step:

@@ -193,3 +193,27 @@ class TestCollectorSettings:
             False,
         )
         assert [span.name for span in receiver.spans] == ["invoke_agent"]
+
+
+class TestContinueRunHeaders:
+    def test_header_names_any_case(self, captured: object) -> None:
+        """Headers as HTTP servers hand them over (``Traceparent``, ``Baggage``) are understood."""
+        headers = {
+            "Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "Baggage": "tcc.runId=run-case",
+        }
+        run = tcc.continue_run(headers)
+        assert (run.run_id, trace.get_current_span(run.context).get_span_context().span_id) == (
+            "run-case",
+            0xB7AD6B7169203331,
+        )
+
+    def test_given_run_id_travels_on(self, captured: object) -> None:
+        """With ``run_id=``, inject() inside the block forwards that id, not the caller's."""
+        headers = {
+            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "baggage": "tcc.runId=upstream",
+        }
+        with tcc.continue_run(headers, run_id="mine"):
+            forwarded = dict(tcc.inject())
+        assert forwarded["baggage"] == "tcc.runId=mine"
