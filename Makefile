@@ -70,6 +70,21 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
+# make test-phoenix: a run exported to a real Arize Phoenix (127.0.0.1 only, gRPC off) and read
+#   back through its REST API (tests_phoenix/). Optional, not in CI: Phoenix (~860 MB) gets its
+#   own venv, $(PHOENIX_VENV), built on first use (~1.5 min).
+PHOENIX_VENV ?= .venv-phoenix
+PHOENIX_SPEC ?= arize-phoenix==20.26.1
+
+$(PHOENIX_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install --quiet '$(PHOENIX_SPEC)' pytest -e .
+	touch $@
+
+.PHONY: test-phoenix
+test-phoenix: $(PHOENIX_VENV)/.installed
+	$(PHOENIX_VENV)/bin/pytest tests_phoenix
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
