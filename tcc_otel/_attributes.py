@@ -66,6 +66,12 @@ STEP_FINISH_REASON: Final = "tcc.step.finish_reason"
 """Why the LLM stopped: ``stop``, ``tool_call``, ..."""
 STEP_TOOL_DEFINITIONS: Final = "tcc.step.tool_definitions"
 """Tools offered to the LLM, as a JSON string."""
+STEP_ESTIMATED_COST: Final = "tcc.step.estimated_cost"
+"""USD estimated from model and tokens when no cost was given (``tcc-otel[cost]``)."""
+RUN_TOTAL_TOKENS: Final = "tcc.run.total_tokens"
+"""Input + output tokens of the run's steps (``tcc-otel[cost]``)."""
+RUN_TOTAL_COST: Final = "tcc.run.total_cost"
+"""USD of the run's steps: real cost where given, estimated otherwise (``tcc-otel[cost]``)."""
 
 # --- tool call ----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from opentelemetry.trace import Span, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
+from tcc_otel import _cost as cost
 from tcc_otel._encode import clean_text, status_text, to_metadata_value, to_text, warn_dropped
 from tcc_otel._record import Record, messages_json, parts_json
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 class Run(Record):
     """One agent execution. Create with ``tcc.run()``; end with ``end()`` or ``error()``."""
 
-    __slots__ = ("_input_tokens", "_output_tokens")
+    __slots__ = ("_input_tokens", "_output_tokens", "_priced_steps")
 
     _NAME: ClassVar[str] = "Run"
     _REQUIRED: ClassVar[dict[str, str]] = {attrs.RUN_USER_PROMPT: "run.prompt(...)"}
@@ -30,6 +31,7 @@ class Run(Record):
         super().__init__(client, pipeline, span, run_id)
         self._input_tokens: int | None = None
         self._output_tokens: int | None = None
+        self._priced_steps: list[Step] | None = None  # for run totals, with tcc-otel[cost]
 
     def prompt(self, user_prompt: Any, system_prompt: Any = None) -> Run:
         """Record the user's prompt (required before ``end()``) and the system prompt."""
@@ -110,11 +112,15 @@ class Run(Record):
         """
         return self._client.submit_feedback(self._run_id, score, text, self._pipeline)
 
-    def _add_usage(self, input_tokens: int | None, output_tokens: int | None) -> None:
-        """Add a finished step's tokens to the run's totals, if the run is still open."""
+    def _step_ended(self, step: Step, input_tokens: int | None, output_tokens: int | None) -> None:
+        """Add a finished step's tokens (and, for totals, the step) to the run, if still open."""
         with self._lock:
             if self._ended:
                 return
+            if cost.available():
+                if self._priced_steps is None:
+                    self._priced_steps = []
+                self._priced_steps.append(step)
             if input_tokens is not None:
                 self._input_tokens = (self._input_tokens or 0) + input_tokens
             if output_tokens is not None:
@@ -130,6 +136,12 @@ class Run(Record):
             out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = self._input_tokens
         if self._output_tokens is not None:
             out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = self._output_tokens
+        if cost.available():
+            if self._input_tokens is not None or self._output_tokens is not None:
+                out[attrs.RUN_TOTAL_TOKENS] = (self._input_tokens or 0) + (self._output_tokens or 0)
+            costs = [c for c in (s._cost() for s in self._priced_steps or ()) if c is not None]
+            if costs:
+                out[attrs.RUN_TOTAL_COST] = sum(costs)
         if self._pipeline.capture_content:
             prompt = fields.get(attrs.RUN_USER_PROMPT)
             if prompt is not None:

@@ -8,6 +8,7 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
+from tcc_otel import _cost as cost
 from tcc_otel._encode import to_cost, to_count, to_json_text, to_text
 from tcc_otel._record import Record, messages_json
 
@@ -134,6 +135,10 @@ class Step(Record):
         reason = fields.get(attrs.STEP_FINISH_REASON)
         if reason is not None:
             out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
+        if attrs.STEP_REAL_TOTAL_COST not in fields:
+            estimated = self._estimated_cost()
+            if estimated is not None:
+                out[attrs.STEP_ESTIMATED_COST] = estimated
         definitions = fields.get(attrs.STEP_TOOL_DEFINITIONS)
         if definitions is not None:
             out[attrs.GEN_AI_TOOL_DEFINITIONS] = definitions
@@ -170,10 +175,33 @@ class Step(Record):
         run = self._run
         if run is None:
             return
-        completion = self._count(attrs.STEP_COMPLETION_TOKENS)
-        input_tokens = self._input_tokens()
-        if input_tokens is not None or completion is not None:
-            run._add_usage(input_tokens, completion)
+        run._step_ended(self, self._input_tokens(), self._count(attrs.STEP_COMPLETION_TOKENS))
+
+    def _cost(self) -> float | None:
+        """The real cost if given, else an estimate from model and tokens (``tcc-otel[cost]``)."""
+        real = self._fields.get(attrs.STEP_REAL_TOTAL_COST)
+        if isinstance(real, (int, float)):
+            return float(real)
+        return self._estimated_cost()
+
+    def _estimated_cost(self) -> float | None:
+        if not cost.available():
+            return None
+        model = self._fields.get(attrs.STEP_MODEL_USED) or self._fields.get(
+            attrs.STEP_MODEL_REQUESTED
+        )
+        counts = [
+            self._count(key)
+            for key in (
+                attrs.STEP_PROMPT_UNCACHED_TOKENS,
+                attrs.STEP_PROMPT_CACHED_TOKENS,
+                attrs.STEP_COMPLETION_TOKENS,
+            )
+        ]
+        if not model or all(count is None for count in counts):
+            return None
+        uncached, cached, completion = (count or 0 for count in counts)
+        return cost.estimate(str(model), uncached, cached, completion)
 
 
 def _text(value: Any, method: str) -> str | None:
