@@ -6,11 +6,15 @@ import argparse
 import io
 import logging
 import os
+import sqlite3
 import sys
 import time
 
+from tcc_otel import _doctor
+from tcc_otel._local._api import Api
 from tcc_otel._local._printer import RunPrinter
-from tcc_otel._local._receiver import TRACES_PATH, Receiver
+from tcc_otel._local._receiver import TRACES_PATH, ReceivedSpan, Receiver
+from tcc_otel._local._store import DEFAULT_DB, Store
 
 _POLL_SECONDS = 0.05
 """How often the dev loop checks for settled runs."""
@@ -24,14 +28,17 @@ def main(argv: list[str] | None = None) -> int:
 
     Returns:
         The process exit code: 0 done, 1 ``--timeout`` passed before ``--runs`` were printed,
-        2 usage error or the port could not be bound.
+        2 usage error or the port could not be bound. ``doctor``: 0 when the test span was
+        accepted, else 1.
     """
     args = _parser().parse_args(argv)
+    if args.command == "doctor":
+        return _doctor.run(as_json=args.json, budget=args.timeout, write=_write)
     logging.basicConfig(level=logging.WARNING, format="tcc-otel: %(levelname)s: %(message)s")
     if isinstance(sys.stdout, io.TextIOWrapper):  # a console that cannot show "├─" gets "?"
         sys.stdout.reconfigure(errors="replace")
     color = not args.no_color and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    return _dev(args.host, args.port, args.runs, args.timeout, color)
+    return _dev(args.host, args.port, args.runs, args.timeout, color, args.db)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,13 +68,64 @@ def _parser() -> argparse.ArgumentParser:
         help="exit after SECONDS (with code 1 if --runs were not all printed by then)",
     )
     dev.add_argument("--no-color", action="store_true", help="never use ANSI colors")
+    dev.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        metavar="PATH",
+        help=(
+            "SQLite file that keeps the runs across sessions, :memory: to keep none "
+            f"(default {DEFAULT_DB} in the current directory)"
+        ),
+    )
+    doctor = commands.add_parser(
+        "doctor",
+        help="show the resolved configuration and send one test span",
+        description=(
+            "Show where spans go and how that was decided (the API key only as a short masked "
+            "prefix), send one test span, and say whether it was accepted and why not. "
+            "Exit code 0 when it was accepted, else 1."
+        ),
+    )
+    doctor.add_argument("--json", action="store_true", help="write one JSON object")
+    doctor.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=_doctor.DEFAULT_BUDGET,
+        metavar="SECONDS",
+        help=f"time the test span may take, retries included (default {_doctor.DEFAULT_BUDGET:g})",
+    )
     return parser
 
 
-def _dev(host: str, port: int, runs: int | None, timeout: float | None, color: bool) -> int:
+def _dev(
+    host: str, port: int, runs: int | None, timeout: float | None, color: bool, db: str
+) -> int:
     printer = RunPrinter(_write, color=color)
     try:
-        receiver = Receiver(host, port, on_spans=printer.add, keep=False)
+        store = Store(db)
+    except (sqlite3.Error, ValueError) as error:
+        _fail(f"cannot open --db {db}: {error}")
+        return 2
+    try:
+        return _listen(host, port, runs, timeout, printer, store)
+    finally:
+        store.close()
+
+
+def _listen(
+    host: str,
+    port: int,
+    runs: int | None,
+    timeout: float | None,
+    printer: RunPrinter,
+    store: Store,
+) -> int:
+    def on_spans(spans: list[ReceivedSpan]) -> None:
+        printer.add(spans)
+        store.add(spans)
+
+    try:
+        receiver = Receiver(host, port, on_spans=on_spans, keep=False, on_get=Api(store))
     except ValueError:
         _fail(f"--host must be a loopback address (127.0.0.1, ::1 or localhost), got {host!r}")
         return 2

@@ -48,7 +48,9 @@ def _env() -> dict[str, str]:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tcc_otel", "dev", *args]
+    """The dev command; ``--db :memory:`` unless a test names its own database."""
+    db = [] if "--db" in args else ["--db", ":memory:"]
+    return [sys.executable, "-m", "tcc_otel", "dev", *db, *args]
 
 
 @contextmanager

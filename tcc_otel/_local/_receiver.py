@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
@@ -88,6 +88,18 @@ class ReceivedRequest:
     """HTTP status the receiver answered with."""
 
 
+class HttpReply(NamedTuple):
+    """An answer to a GET request, from the ``on_get`` hook."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+GetHandler = Callable[[str, str, dict[str, str]], Optional[HttpReply]]
+"""``on_get(path, query, headers)``: the reply to a GET, or ``None`` for the receiver's 404."""
+
+
 class _HTTPError(Exception):
     """A request the receiver answers with an error status."""
 
@@ -110,8 +122,9 @@ class Receiver:
         host: str = "127.0.0.1",
         port: int = 4318,
         *,
-        on_spans: Callable[[list[ReceivedSpan]], None] | None = None,
+        on_spans: Callable[[list[ReceivedSpan]], object] | None = None,
         keep: bool = True,
+        on_get: GetHandler | None = None,
     ) -> None:
         """Prepare a receiver; nothing is bound until ``start()``.
 
@@ -122,6 +135,8 @@ class Receiver:
             on_spans: Called with the spans of each accepted request, on the request's thread.
             keep: Keep spans and requests in ``spans``/``requests``; a long session that only
                 needs ``on_spans`` passes ``False`` so memory stays flat.
+            on_get: Answers GET requests to paths other than ``/v1/traces`` (the JSON API and
+                web page of ``tcc-otel dev``), on the request's thread.
 
         Raises:
             ValueError: ``host`` is not a loopback address or ``port`` is out of range.
@@ -132,6 +147,7 @@ class Receiver:
         self._requested_port = port
         self._on_spans = on_spans
         self._keep = keep
+        self._on_get = on_get
         self.response_status: int = 200
         """Status to answer with; anything but 2xx refuses the request and keeps no spans."""
         self._cond = threading.Condition()
@@ -376,7 +392,23 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(error.status, error.message.encode(), _TEXT)
 
     def do_GET(self) -> None:
-        self._not_post()
+        on_get = self.server.receiver._on_get
+        parts = urlsplit(self.path)
+        if on_get is None or parts.path == TRACES_PATH:
+            self._not_post()
+            return
+        if "Content-Length" in self.headers or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # an unread body must not be parsed as the next request
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        try:
+            reply = on_get(parts.path, parts.query, headers)
+        except Exception:  # a bug in a page still gets an answer, and the server keeps going
+            logger.exception("receiver failed to answer GET %s", parts.path)
+            reply = HttpReply(500, _TEXT, b"internal error; see the tcc-otel dev log")
+        if reply is None:
+            self._not_post()
+        else:
+            self._reply(reply.status, reply.body, reply.content_type)
 
     def do_PUT(self) -> None:
         self._not_post()

@@ -1,0 +1,441 @@
+"""``tcc-otel doctor``: show the resolved configuration, send one test span, explain the result."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+
+from tcc_otel import _attributes as attrs
+from tcc_otel._batch import Batch
+from tcc_otel._config import (
+    Config,
+    check_url,
+    env_flag,
+    is_loopback,
+    resolve,
+)
+from tcc_otel._exporter import OtlpHttpExporter, Outcome
+from tcc_otel._redact import redact_text, redact_url
+from tcc_otel._stats import Stats
+from tcc_otel._version import __version__
+from tcc_otel._wire import origin, span
+
+DEFAULT_BUDGET = 5.0
+"""Seconds the test span may take, retries included."""
+SPAN_NAME = "invoke_agent tcc-otel doctor"
+"""Name of the test span."""
+_SCOPE = "tcc_otel"
+_PREFIX_CHARS = 6  # never show more of the key than this
+_MIN_KEY_FOR_PREFIX = 10  # a shorter key shows no prefix at all
+_OTLP_INTERNAL = 1
+_STATUS_OK = 1
+_SPOOL_SUFFIX = ".otlp.gz"
+
+
+@dataclass
+class Setting:
+    """One resolved value and where it came from (an env var name, or ``default``)."""
+
+    value: Any
+    source: str
+    note: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": self.value, "source": self.source}
+        if self.note is not None:
+            out["note"] = self.note
+        return out
+
+
+@dataclass
+class Result:
+    """What became of the test span."""
+
+    sent: bool
+    accepted: bool
+    problem: str | None
+    """``None`` when accepted; else a short code such as ``connection_refused`` or ``http_401``."""
+    message: str
+    status: int | None = None
+    attempts: int = 0
+
+
+@dataclass
+class Report:
+    """Everything ``doctor`` found; rendered as text or JSON."""
+
+    settings: dict[str, Setting]
+    run_id: str
+    result: Result
+    pending_spans: int | None
+    log: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        config = {name: s.as_json() for name, s in self.settings.items()}
+        config["spool_dir"]["pending_spans"] = self.pending_spans
+        return {
+            "config": config,
+            "test_span": {
+                "run_id": self.run_id,
+                "name": SPAN_NAME,
+                "sent": self.result.sent,
+                "accepted": self.result.accepted,
+                "problem": self.result.problem,
+                "status": self.result.status,
+                "attempts": self.result.attempts,
+                "message": self.result.message,
+            },
+            "ok": self.result.accepted,
+            "log": self.log,
+        }
+
+
+class _ProbeExporter(OtlpHttpExporter):
+    """The real exporter, remembering each attempt's HTTP status or connection error."""
+
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.attempts = 0
+        self.last_status: int | None = None
+        self.last_error: str | None = None
+
+    def _post(self, payload: bytes, timeout: float) -> tuple[int | None, float | None, str | None]:
+        result = super()._post(payload, timeout)
+        self.attempts += 1
+        self.last_status, _, self.last_error = result
+        return result
+
+
+class _Collect(logging.Handler):
+    """Keeps the library's log lines during a doctor run, so they go into the report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.levelname}: {record.getMessage()}")
+
+
+def run(*, as_json: bool, budget: float, write: Callable[[str], None]) -> int:
+    """Diagnose the configuration from the environment and write the report.
+
+    Args:
+        as_json: Write one JSON object instead of text.
+        budget: Seconds the test span may take, retries included.
+        write: Where the output goes.
+
+    Returns:
+        0 when the test span was accepted, else 1.
+    """
+    collect = _Collect()
+    library = logging.getLogger("tcc_otel")
+    saved = library.propagate
+    library.addHandler(collect)
+    library.propagate = False  # the report explains failures; no second copy on stderr
+    try:
+        config = resolve()
+        report = diagnose(config, budget=budget)
+    finally:
+        library.removeHandler(collect)
+        library.propagate = saved
+    report.log = [redact_text(line, config.api_key or "") for line in collect.lines]
+    text = json.dumps(report.as_json(), indent=2) + "\n" if as_json else render(report)
+    write(_scrub(text, config.api_key))
+    return 0 if report.result.accepted else 1
+
+
+def diagnose(config: Config, *, budget: float) -> Report:
+    """Describe ``config`` and send the test span where it says spans go."""
+    refused = _refused_urls(config)
+    settings = _settings(config, refused)
+    run_id = f"doctor-{uuid.uuid4()}"
+    pending = _pending_spans(config.spool_dir)
+    result = _send(config, refused, settings["endpoint"].value, run_id, budget)
+    return Report(settings, run_id, result, pending)
+
+
+def render(report: Report) -> str:
+    """The report as plain text."""
+    labels = {
+        "endpoint": "endpoint",
+        "exporter": "exporter",
+        "api_key": "API key",
+        "capture_content": "capture content",
+        "spool_dir": "spool dir",
+        "sdk_disabled": "OTEL_SDK_DISABLED",
+        "service_name": "service name",
+    }
+    rows: list[tuple[str, str, str]] = []
+    for name, label in labels.items():
+        s = report.settings[name]
+        value = _show(s.value)
+        if name == "spool_dir" and report.pending_spans is not None:
+            value += f" ({report.pending_spans} spooled spans waiting)"
+        source = s.source + (f"; {s.note}" if s.note else "")
+        rows.append((label, value, source))
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [f"tcc-otel doctor (tcc-otel {__version__})", ""]
+    lines += [f"  {a:<{width}}  {b:<{value_width}}  from {c}" for a, b, c in rows]
+    result = report.result
+    verdict = "ACCEPTED" if result.accepted else ("NOT ACCEPTED" if result.sent else "NOT SENT")
+    lines += ["", f"test span ({SPAN_NAME}, tcc.runId={report.run_id}): {verdict}"]
+    lines.append(f"  {result.message}")
+    return "\n".join(lines) + "\n"
+
+
+# --- configuration ------------------------------------------------------------------------------
+
+
+def _refused_urls(config: Config) -> list[str]:
+    """Why ``resolve()`` refused a URL from the environment (it then drops the key)."""
+    out = []
+    for name in ("TCC_BASE_URL", "TCC_FEEDBACK_URL"):
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            check_url(raw, allow_unsafe=config.allow_unsafe_base_url, what=name)
+        except ValueError as exc:
+            out.append(str(exc))
+    return out
+
+
+def _settings(config: Config, refused: list[str]) -> dict[str, Setting]:
+    env = os.environ
+    key = env.get("TCC_API_KEY", "").strip() or None  # resolve() drops it if a URL is refused
+    if config.exporter == "otlp":
+        if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
+            endpoint_source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+            endpoint_source = "OTEL_EXPORTER_OTLP_ENDPOINT"
+        else:
+            endpoint_source = "default"
+        endpoint = Setting(redact_url(config.otlp_endpoint), endpoint_source)
+        if config.otlp_headers:
+            endpoint.note = "headers: " + ", ".join(sorted(config.otlp_headers))
+    elif env.get("TCC_BASE_URL", "").strip() and not refused:
+        endpoint = Setting(redact_url(config.traces_url), "TCC_BASE_URL")
+    else:
+        why = "default (dev_ key)" if config.base_url.endswith("//dev.thecontext.company") else ""
+        endpoint = Setting(redact_url(config.traces_url), why or "default")
+        if refused:
+            endpoint.note = "TCC_BASE_URL/TCC_FEEDBACK_URL refused, see below"
+    raw_exporter = env.get("TCC_EXPORTER", "").strip()
+    exporter = Setting(config.exporter, "TCC_EXPORTER" if raw_exporter else "default")
+    if raw_exporter and raw_exporter.lower() != config.exporter:
+        exporter.note = f"{raw_exporter!r} is not known (tcc, otlp, none): nothing is sent"
+    return {
+        "endpoint": endpoint,
+        "exporter": exporter,
+        "api_key": Setting(_mask(key), "TCC_API_KEY"),
+        "capture_content": _flag(config.capture_content, "TCC_CAPTURE_CONTENT"),
+        "spool_dir": Setting(config.spool_dir, "TCC_SPOOL_DIR" if config.spool_dir else "default"),
+        "sdk_disabled": _flag(config.sdk_disabled, "OTEL_SDK_DISABLED"),
+        "service_name": _service_name(),
+    }
+
+
+def _flag(value: bool, name: str) -> Setting:
+    """A boolean setting; the env var is named as the source only when it was understood."""
+    raw = os.environ.get(name, "").strip()
+    understood = bool(raw) and env_flag(name, not value) == value
+    return Setting(value, name if understood else "default")
+
+
+def _mask(key: str | None) -> str | None:
+    """The key's first characters and an ellipsis; nothing at all for a short key."""
+    if key is None:
+        return None
+    if len(key) < _MIN_KEY_FOR_PREFIX:
+        return "set (too short to show a prefix)"
+    return key[:_PREFIX_CHARS] + "…"
+
+
+def _service_name() -> Setting:
+    name = Resource.create({}).attributes.get(SERVICE_NAME)
+    if os.environ.get("OTEL_SERVICE_NAME", "").strip():
+        source = "OTEL_SERVICE_NAME"
+    elif "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        source = "OTEL_RESOURCE_ATTRIBUTES"
+    else:
+        source = "default"
+    return Setting(None if name is None else str(name), source)
+
+
+def _pending_spans(directory: str | None) -> int | None:
+    """Spans waiting in every spool file of ``directory`` (``None`` without a spool)."""
+    if directory is None:
+        return None
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    total = 0
+    for name in names:
+        parts = name[: -len(_SPOOL_SUFFIX)].split("-") if name.endswith(_SPOOL_SUFFIX) else []
+        if len(parts) == 4 and parts[3].isdigit():
+            total += int(parts[3])
+    return total
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def _scrub(text: str, key: str | None) -> str:
+    """Last line of defence: the key never reaches the output."""
+    raw = os.environ.get("TCC_API_KEY", "").strip()
+    for secret in {key or "", raw}:
+        if len(secret) > _PREFIX_CHARS:
+            text = text.replace(secret, "[REDACTED]")
+    return text
+
+
+# --- the test span ------------------------------------------------------------------------------
+
+
+def _send(config: Config, refused: list[str], shown_url: str, run_id: str, budget: float) -> Result:
+    if refused:
+        return Result(
+            False,
+            False,
+            "unsafe_url",
+            " ".join(redact_text(r) for r in refused)
+            + " Because of this the API key is not used and nothing is sent.",
+        )
+    if config.exporter == "none":
+        return Result(
+            False,
+            False,
+            "exporter_none",
+            "TCC_EXPORTER=none: spans are recorded into your own tracer provider only, so "
+            "tcc_otel sends nothing itself. Unset TCC_EXPORTER (or set it to tcc) to send to "
+            "The Context Company, or to otlp to send through a collector.",
+        )
+    if config.exporter == "otlp":
+        url, key, headers = config.otlp_endpoint, None, config.otlp_headers
+    else:
+        url, key, headers = config.traces_url, config.api_key, {}
+        if not key and not is_loopback(url):
+            return Result(
+                False,
+                False,
+                "no_api_key",
+                f"TCC_API_KEY is not set, and {shown_url} is not on this machine, so nothing "
+                "can be sent. Set TCC_API_KEY, or point TCC_BASE_URL at a local receiver "
+                "such as `tcc-otel dev`.",
+            )
+    exporter = _ProbeExporter(
+        url,
+        api_key=key,
+        headers=headers,
+        stats=Stats(),
+        timeout=min(config.export_timeout, budget),
+        retry_budget=budget,
+    )
+    try:
+        outcome = exporter.deliver(_test_batch(config, run_id))
+    finally:
+        exporter.shutdown()
+    result = _explain(outcome, exporter, shown_url, config.exporter)
+    if result.accepted and config.sdk_disabled:
+        result.message += (
+            " Note: OTEL_SDK_DISABLED is true, so your application records and sends nothing."
+        )
+    return result
+
+
+def _test_batch(config: Config, run_id: str) -> Batch:
+    resource = Resource.create({SERVICE_NAME: config.service_name} if config.service_name else {})
+    now = time.time_ns()
+    batch = Batch()
+    batch.add(
+        origin(resource.attributes, _SCOPE, __version__, resource_schema=resource.schema_url),
+        span(
+            trace_id=random.getrandbits(128) or 1,
+            span_id=random.getrandbits(64) or 1,
+            parent_id=None,
+            parent_remote=False,
+            name=SPAN_NAME,
+            kind=_OTLP_INTERNAL,
+            start_ns=now - 1_000_000,
+            end_ns=now,
+            attrs={
+                attrs.TCC_TYPE: "run",
+                attrs.TCC_RUN_ID: run_id,
+                attrs.GEN_AI_OPERATION_NAME: "invoke_agent",
+                attrs.GEN_AI_AGENT_NAME: "tcc-otel doctor",
+            },
+            status_code=_STATUS_OK,
+        ),
+    )
+    return batch
+
+
+_TIMED_OUT = (
+    "timeout",
+    "timed out waiting for {url}: a firewall, proxy or overloaded endpoint may be in the way.",
+)
+_ERRORS: dict[str, tuple[str, str]] = {
+    # type names of the connection errors that ``OtlpHttpExporter._post`` reports
+    "ConnectionRefusedError": (
+        "connection_refused",
+        "connection refused: nothing listens at {url}. Is the receiver (or collector) running, "
+        "and is the port right?",
+    ),
+    "gaierror": (
+        "dns",
+        "DNS lookup failed for {url}: the host name does not resolve. Check the spelling and "
+        "your network.",
+    ),
+    "timeout": _TIMED_OUT,  # socket.timeout before Python 3.10
+    "TimeoutError": _TIMED_OUT,
+    "SSLCertVerificationError": (
+        "tls",
+        "TLS certificate of {url} could not be verified (a proxy intercepting HTTPS?).",
+    ),
+}
+
+
+def _explain(outcome: Outcome, probe: _ProbeExporter, url: str, mode: str) -> Result:
+    status, error, n = probe.last_status, probe.last_error, probe.attempts
+    if outcome is Outcome.DELIVERED:
+        return Result(True, True, None, f"{url} accepted it (HTTP {status}).", status, n)
+    if status in (401, 403):
+        hint = (
+            "check the headers in OTEL_EXPORTER_OTLP_HEADERS"
+            if mode == "otlp"
+            else "check TCC_API_KEY (a dev_ key belongs to https://dev.thecontext.company)"
+        )
+        message = f"{url} rejected the key (HTTP {status}): {hint}."
+        return Result(True, False, f"http_{status}", message, status, n)
+    if status == 404:
+        message = (
+            f"{url} answered HTTP 404: wrong base URL? It should be the address that serves "
+            "/v1/traces (TCC_BASE_URL is the base, without /v1/traces)."
+        )
+        return Result(True, False, "http_404", message, status, n)
+    if status is not None:
+        retried = f" after {n} attempts" if n > 1 else ""
+        message = f"{url} answered HTTP {status}{retried}; the span was not accepted."
+        return Result(True, False, f"http_{status}", message, status, n)
+    if error is None:  # the budget ran out before any attempt completed
+        return Result(True, False, "timeout", f"no answer from {url} in time.", None, n)
+    problem, template = _ERRORS.get(
+        error, ("unreachable", "could not reach {url} (" + error + ").")
+    )
+    return Result(True, False, problem, template.format(url=url), None, n)

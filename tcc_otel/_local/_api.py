@@ -1,0 +1,96 @@
+"""The JSON API of ``tcc-otel dev``: ``GET /api/runs`` and ``GET /api/runs/{run_id}``."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any, Final
+from urllib.parse import parse_qs, unquote
+
+from tcc_otel._local._receiver import HttpReply
+from tcc_otel._local._store import MAX_LIMIT, RUN_STATUSES, Store
+
+API_PREFIX: Final = "/api/"
+"""Every API path starts with this; other paths are left to the receiver (or the web page)."""
+RUNS_PATH: Final = "/api/runs"
+"""Lists runs; ``/api/runs/{run_id}`` shows one."""
+DEFAULT_LIMIT: Final = 100
+"""Runs listed when ``limit`` is not given."""
+
+_JSON: Final = "application/json"
+_FILTERS: Final = ("status", "session", "agent", "limit")
+
+
+class Api:
+    """Answers the receiver's GET requests under ``/api/`` from a ``Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __call__(self, path: str, query: str, headers: dict[str, str]) -> HttpReply | None:
+        """Answer ``GET path?query``; ``None`` for paths outside ``/api/``.
+
+        A Host header that is not a loopback name is refused (403), so a web page that
+        rebinds its own domain to 127.0.0.1 cannot read the stored prompts.
+        """
+        if not (path + "/").startswith(API_PREFIX):
+            return None
+        if not _loopback_host(headers.get("host", "")):
+            return _error(403, "the API answers only requests addressed to a loopback host")
+        if path in (RUNS_PATH, RUNS_PATH + "/"):
+            return self._list(query)
+        if path.startswith(RUNS_PATH + "/"):
+            run_id = unquote(path[len(RUNS_PATH) + 1 :])
+            found = self._store.run(run_id)
+            if found is None:
+                return _error(404, f"no run {run_id!r}")
+            return _reply(200, found)
+        return _error(404, f"no such path {path}; the API has {RUNS_PATH} and {RUNS_PATH}/ID")
+
+    def _list(self, query: str) -> HttpReply:
+        try:
+            values = parse_qs(query, strict_parsing=False)
+        except ValueError:
+            return _error(400, "the query string could not be read")
+        unknown = sorted(set(values) - set(_FILTERS))
+        if unknown:
+            return _error(400, f"unknown parameter {unknown[0]!r}; use {', '.join(_FILTERS)}")
+        given = {name: items[-1] for name, items in values.items() if items[-1] != ""}
+        status = given.get("status")
+        if status is not None and status not in RUN_STATUSES:
+            return _error(400, f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+        limit_text = given.get("limit", str(DEFAULT_LIMIT))
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= MAX_LIMIT:
+            return _error(400, f"limit must be a whole number 1-{MAX_LIMIT}, got {limit_text!r}")
+        runs = self._store.runs(
+            status=status, session=given.get("session"), agent=given.get("agent"), limit=limit
+        )
+        return _reply(200, {"runs": runs})
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine: ``localhost``, 127/8 or ``[::1]``, any port."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[1 : name.find("]")] if "]" in name else ""
+    elif name.count(":") == 1:
+        name = name.partition(":")[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _reply(status: int, document: Any) -> HttpReply:
+    body = json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return HttpReply(status, _JSON, body)
+
+
+def _error(status: int, message: str) -> HttpReply:
+    return _reply(status, {"error": message})
