@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from tcc_otel import _attributes as attrs
 from tcc_otel._local._receiver import ReceivedSpan
+from tcc_otel._local._values import as_count, as_number
 
 DEFAULT_DB: Final = "tcc-otel-dev.db"
 """Database file used when ``--db`` is not given, relative to the current directory."""
@@ -335,9 +336,9 @@ def _row(span: ReceivedSpan) -> tuple[Any, ...]:
         _text(values.get(attrs.TCC_SESSION_ID)) or _text(values.get(attrs.GEN_AI_CONVERSATION_ID)),
         _text(values.get(attrs.TCC_AGENT)) or _text(values.get(attrs.GEN_AI_AGENT_NAME)),
         model if counted else None,
-        _count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)) if counted else None,
-        _count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)) if counted else None,
-        _number(values.get(attrs.STEP_REAL_TOTAL_COST, values.get(attrs.STEP_ESTIMATED_COST))),
+        as_count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)) if counted else None,
+        as_count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)) if counted else None,
+        as_number(values.get(attrs.STEP_REAL_TOTAL_COST, values.get(attrs.STEP_ESTIMATED_COST))),
     )
 
 
@@ -418,13 +419,3 @@ def _jsonable(value: Any) -> Any:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tcc_otel import _attributes as attrs
 from tcc_otel._local._receiver import ReceivedSpan
+from tcc_otel._local._values import as_count, as_number
 
 _RED = "\x1b[31m"
 _DIM = "\x1b[2m"
@@ -148,11 +148,11 @@ def _details(
     )
     if model and not span.name.endswith(" " + model):  # "chat gpt-4o" already names it
         details.append("model " + model)
-    tokens_in = _count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS))
-    tokens_out = _count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS))
+    tokens_in = as_count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS))
+    tokens_out = as_count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS))
     if tokens_in is not None or tokens_out is not None:
         details.append(f"tokens {_or_unknown(tokens_in)}→{_or_unknown(tokens_out)}")
-    cost = _number(values.get(attrs.STEP_REAL_TOTAL_COST))
+    cost = as_number(values.get(attrs.STEP_REAL_TOTAL_COST))
     if cost is None and is_run_span(span):
         cost = _descendant_cost(span, children)
     if cost is not None:
@@ -184,7 +184,7 @@ def _descendant_cost(
         if id(child) in seen:
             continue
         seen.add(id(child))
-        cost = _number(child.attributes.get(attrs.STEP_REAL_TOTAL_COST))
+        cost = as_number(child.attributes.get(attrs.STEP_REAL_TOTAL_COST))
         if cost is not None:
             total = cost if total is None else total + cost
         stack.extend(children.get((child.trace_id, child.span_id), []))
@@ -204,16 +204,6 @@ def _dollars(cost: float) -> str:
     digits = f"{cost:.6f}".rstrip("0")
     whole, _, fraction = digits.partition(".")
     return f"${whole}.{fraction.ljust(2, '0')}"
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _or_unknown(value: int | None) -> str:
