@@ -7,6 +7,7 @@ import json
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote
 
+from tcc_otel._local import _ui
 from tcc_otel._local._receiver import HttpReply
 from tcc_otel._local._store import MAX_LIMIT, RUN_STATUSES, Store
 
@@ -28,15 +29,18 @@ class Api:
         self._store = store
 
     def __call__(self, path: str, query: str, headers: dict[str, str]) -> HttpReply | None:
-        """Answer ``GET path?query``; ``None`` for paths outside ``/api/``.
+        """Answer ``GET path?query``; ``None`` for paths outside ``/api/`` and the web page.
 
         A Host header that is not a loopback name is refused (403), so a web page that
         rebinds its own domain to 127.0.0.1 cannot read the stored prompts.
         """
-        if not (path + "/").startswith(API_PREFIX):
+        is_page = _ui.is_ui_path(path)
+        if not is_page and not (path + "/").startswith(API_PREFIX):
             return None
         if not _loopback_host(headers.get("host", "")):
             return _error(403, "the API answers only requests addressed to a loopback host")
+        if is_page:
+            return _ui.serve(path)
         if path in (RUNS_PATH, RUNS_PATH + "/"):
             return self._list(query)
         if path.startswith(RUNS_PATH + "/"):
