@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 SCREENSHOT = REPO / "docs" / "screenshot-run.png"
+"""The README's picture; refreshed only with TCC_UPDATE_SCREENSHOT=1, so a test run leaves the
+tree clean (otherwise the screenshot goes to the test's temporary directory)."""
 """Saved by the test; the README shows it."""
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -138,7 +140,9 @@ def text_of(scope: WebDriver | WebElement, testid: str) -> str:
 
 
 class TestRunPage:
-    def test_list_waterfall_and_details(self, server: Receiver, browser: WebDriver) -> None:
+    def test_list_waterfall_and_details(
+        self, server: Receiver, browser: WebDriver, tmp_path: Path
+    ) -> None:
         """The list shows the run; its page nests the spans, marks the failed step red and
         shows a step's prompt, response, model, tokens and cost."""
         browser.get(server.url + "/")
@@ -213,8 +217,11 @@ class TestRunPage:
         failed.click()
         wait_for(browser, lambda d: len(by_testid(d, "span-details")) == 1)
         browser.execute_script("window.scrollTo(0, 0)")
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        assert browser.save_screenshot(str(SCREENSHOT))
+        target = (
+            SCREENSHOT if os.environ.get("TCC_UPDATE_SCREENSHOT") == "1" else tmp_path / "run.png"
+        )
+        assert browser.save_screenshot(str(target))
+        assert target.read_bytes().startswith(b"\x89PNG")
 
     def test_filters(self, server: Receiver, browser: WebDriver) -> None:
         """Filtering by a status no run has empties the list; clearing it shows the run again."""
