@@ -1,4 +1,5 @@
-# make demo: an example agent traced, its spans shown as a tree by a local receiver (no key).
+# make demo: an example agent traced, its run shown as a tree by a local receiver (no key); on a
+#   terminal the receiver and its web page stay up until Ctrl-C.
 # make test: ruff, mypy --strict and the test suite, in .venv (created if missing).
 # make bench: tcc_otel vs raw OpenTelemetry vs contextcompany, side by side (benchmarks/README.md);
 #   BENCH_ARGS=--quick for a ~20 s smoke run.
@@ -6,6 +7,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 DEMO_PORT ?= 4318
+DEMO_DB ?= tcc-otel-dev.db
 BIN := $(VENV)/bin
 
 # Exits 0 when something accepts TCP connections on 127.0.0.1:$(DEMO_PORT).
@@ -30,10 +32,15 @@ demo: $(VENV)/.installed
 	if $(PORT_OPEN); then \
 		echo "make demo: port $(DEMO_PORT) is in use; try: make demo DEMO_PORT=4319" >&2; exit 1; \
 	fi; \
-	PYTHONUNBUFFERED=1 $(BIN)/tcc-otel dev --port $(DEMO_PORT) --runs 1 --timeout 30 & \
+	if [ -t 1 ]; then \
+		mode="--db $(DEMO_DB)"; trap 'exit 0' INT; \
+	else \
+		mode="--runs 1 --timeout 30 --db :memory:"; trap 'exit 130' INT; \
+	fi; \
+	PYTHONUNBUFFERED=1 $(BIN)/tcc-otel dev --port $(DEMO_PORT) $$mode & \
 	receiver=$$!; \
 	trap 'kill $$receiver 2>/dev/null || true' EXIT; \
-	trap 'exit 130' INT TERM; \
+	trap 'exit 130' TERM; \
 	tries=0; \
 	until $(PORT_OPEN); do \
 		if ! kill -0 $$receiver 2>/dev/null || [ $$tries -ge 100 ]; then \
@@ -44,6 +51,9 @@ demo: $(VENV)/.installed
 	done; \
 	env -u TCC_API_KEY TCC_BASE_URL=http://127.0.0.1:$(DEMO_PORT) \
 		$(BIN)/python examples/weather_agent.py; \
+	if [ -t 1 ]; then \
+		echo "make demo: open http://127.0.0.1:$(DEMO_PORT)/ to see the run; Ctrl-C stops the receiver"; \
+	fi; \
 	wait $$receiver; \
 	trap - EXIT
 

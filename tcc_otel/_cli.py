@@ -140,7 +140,8 @@ def _listen(
     try:
         _write(
             f"tcc-otel dev: listening on {receiver.url} (OTLP/HTTP at {TRACES_PATH}); "
-            f"point your agent at it with TCC_BASE_URL={receiver.url}\n"
+            f"point your agent at it with TCC_BASE_URL={receiver.url}; "
+            f"see the runs at {receiver.url}/\n"
         )
         return _serve(printer, runs, timeout)
     except KeyboardInterrupt:  # Ctrl-C is how a dev session normally ends

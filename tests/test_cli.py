@@ -30,7 +30,7 @@ MS = 1_000_000
 RUN_ID = "3f2a9c1e-77b4-4d2e-9a51-0c6f2d1b8e40"
 LISTENING = re.compile(
     r"tcc-otel dev: listening on (http://127\.0\.0\.1:\d+) \(OTLP/HTTP at /v1/traces\); "
-    r"point your agent at it with TCC_BASE_URL=\1\n"
+    r"point your agent at it with TCC_BASE_URL=\1; see the runs at \1/\n"
 )
 TREE = (
     "invoke_agent weather         1.23 s  OK  run 3f2a9c1e…  tokens 520→87  cost $0.0041\n"
