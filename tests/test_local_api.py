@@ -202,3 +202,29 @@ def _dev_session(db: str, act: Callable[[str], None]) -> list[dict[str, Any]]:
     finally:
         process.kill()
         process.communicate(timeout=10)
+
+
+class TestPage:
+    def test_page_and_assets_are_served(self, receiver: Receiver) -> None:
+        """The page and its three assets come from the package with their content types."""
+        served = {
+            path: get(receiver.port, path)[:2]
+            for path in ("/", "/static/app.js", "/static/style.css", "/static/index.html")
+        }
+        assert {path: (status, kind.split(";")[0]) for path, (status, kind) in served.items()} == {
+            "/": (200, "text/html"),
+            "/static/app.js": (200, "text/javascript"),
+            "/static/style.css": (200, "text/css"),
+            "/static/index.html": (200, "text/html"),
+        }
+
+    def test_no_files_outside_the_asset_list(self, receiver: Receiver) -> None:
+        """Paths that climb out of the static folder or name unknown files are 404."""
+        assert [
+            get(receiver.port, path)[0]
+            for path in ("/static/../_api.py", "/static/%2e%2e/_store.py", "/static/nope.js")
+        ] == [404, 404, 404]
+
+    def test_page_refuses_foreign_host(self, receiver: Receiver) -> None:
+        """A page request whose Host is not this machine is refused (DNS rebinding)."""
+        assert get(receiver.port, "/", host="evil.example")[0] == 403
