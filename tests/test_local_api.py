@@ -225,6 +225,24 @@ class TestPage:
             for path in ("/static/../_api.py", "/static/%2e%2e/_store.py", "/static/nope.js")
         ] == [404, 404, 404]
 
+    def test_page_headers(self, receiver: Receiver) -> None:
+        """The page forbids sniffing and allows only its own scripts, styles and API calls."""
+        connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+        try:
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            response.read()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+        finally:
+            connection.close()
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["content-security-policy"].split("; ")[:4] == [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+        ]
+
     def test_page_refuses_foreign_host(self, receiver: Receiver) -> None:
         """A page request whose Host is not this machine is refused (DNS rebinding)."""
         assert get(receiver.port, "/", host="evil.example")[0] == 403

@@ -88,6 +88,13 @@ class ReceivedRequest:
     """HTTP status the receiver answered with."""
 
 
+_PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+"""Content-Security-Policy of the tcc-otel dev page: prompts it shows can never run code."""
+
+
 class HttpReply(NamedTuple):
     """An answer to a GET request, from the ``on_get`` hook."""
 
@@ -484,6 +491,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        if content_type.startswith("text/html"):  # the dev page: its own files, nothing else
+            self.send_header("Content-Security-Policy", _PAGE_POLICY)
         if allow is not None:
             self.send_header("Allow", allow)
         if self.close_connection:
