@@ -26,6 +26,7 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
+from tcc_otel import _attributes as attrs
 from tcc_otel import _wire
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ class LightSpan(Span):
             return
         self._end = end_time or time.time_ns()
         if self._sink is not None:
-            self._sink.submit(self, self._kind_is_run())
+            self._sink.submit(self, self._is_run())
 
     # --- for the record and the pipeline ----------------------------------------------------
 
@@ -203,11 +204,9 @@ class LightSpan(Span):
         """Take the record's attributes from ``record`` when encoding, not now."""
         self._deferred = record
 
-    def _kind_is_run(self) -> bool:
-        return self._attrs.get("tcc.type") == "run"
-
     def _is_run(self) -> bool:
-        return self._kind_is_run()
+        """Whether this is a run's span (the one its children wait for)."""
+        return self._attrs.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value
 
     def _encode(self, limits: SpanLimits | None = None) -> bytes:
         """The span as an OTLP ``Span`` message (export thread)."""
