@@ -334,9 +334,8 @@ class ExportPipeline:
         if is_run:  # the run and the children it waited for travel together
             group = self._runs.pop(run_id, None)
             unit = [encoded] if group is None else [*group.spans, encoded]
-            if self._batch.count and self._batch.size + sum(len(s) for _, s in unit) > (
-                self._limits.batch_bytes
-            ):
+            unit_size = len(encoded[1]) + (0 if group is None else group.size)
+            if self._batch.count and self._batch.size + unit_size > self._limits.batch_bytes:
                 self._seal_batch()  # start a new request rather than cut the run in two
             self._extend(unit)
             self._recent[run_id] = now
