@@ -108,6 +108,10 @@ def configure(
     max_queue_spans: int | None = None,
     max_queue_bytes: int | None = None,
     spool_dir: str | None = None,
+    otlp_protocol: str | None = None,
+    max_content_bytes: int | None = None,
+    max_data_url_bytes: int | None = None,
+    handle_sigterm: bool | None = None,
 ) -> None:
     """Configure tcc_otel explicitly; every argument left at ``None`` falls back to its
     environment variable, then to the default. Pending spans of the previous configuration are
@@ -136,9 +140,19 @@ def configure(
             the oldest batches are dropped (default 64 MiB).
         spool_dir: ``TCC_SPOOL_DIR``; keep batches on disk until delivered, so a crash or an
             exit with the endpoint down loses nothing: the next process sends them.
+        otlp_protocol: with ``exporter="otlp"``, ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` /
+            ``OTEL_EXPORTER_OTLP_PROTOCOL``: ``"http/protobuf"`` (default) or ``"grpc"``
+            (needs ``tcc-otel[grpc]``).
+        max_content_bytes: ``TCC_MAX_CONTENT_BYTES``; a prompt, response, argument, result or
+            tool definition longer than this (UTF-8 bytes, default 1 MiB) is cut, with a marker.
+        max_data_url_bytes: ``TCC_MAX_DATA_URL_BYTES``; a base64 ``data:`` URL longer than
+            this (default 32,000) is replaced by a placeholder with its media type and size.
+        handle_sigterm: ``TCC_HANDLE_SIGTERM``; on SIGTERM, when the application has no
+            handler of its own, deliver pending spans before the process ends (default on).
 
     Raises:
-        ValueError: a URL is neither TCC's endpoint nor this machine.
+        ValueError: a URL is neither TCC's endpoint nor this machine, or ``otlp_protocol``
+            cannot be used (``http/json``, or ``grpc`` without ``grpcio``).
     """
     _client.configure(
         api_key=api_key,
@@ -155,6 +169,10 @@ def configure(
         max_queue_spans=max_queue_spans,
         max_queue_bytes=max_queue_bytes,
         spool_dir=spool_dir,
+        otlp_protocol=otlp_protocol,
+        max_content_bytes=max_content_bytes,
+        max_data_url_bytes=max_data_url_bytes,
+        handle_sigterm=handle_sigterm,
     )
 
 

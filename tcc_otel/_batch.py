@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Iterable
 
 from tcc_otel._wire import Origin, export_request
@@ -47,6 +48,12 @@ class Batch:
         """Append encoded spans in order."""
         for where, span in spans:
             self.add(where, span)
+
+    def body(self) -> bytes:
+        """The uncompressed request body (``ExportTraceServiceRequest`` protobuf)."""
+        if self.groups or self._body_gz is None:
+            return export_request(self.groups)
+        return zlib.decompress(self._body_gz, 16 + zlib.MAX_WBITS)  # read back from the spool
 
     def compressed(self) -> bytes:
         """The gzip-compressed request body (level 1: most of the gain for little CPU)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -20,6 +21,12 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _TRUSTED_ORIGINS = frozenset({PROD_BASE_URL, DEV_BASE_URL})
 EXPORTERS = frozenset({"tcc", "otlp", "none"})
 """Values of ``TCC_EXPORTER``."""
+PROTOCOLS = frozenset({"http/protobuf", "grpc"})
+"""Values of ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`` tcc_otel sends with, in collector mode."""
+COMPRESSIONS = frozenset({"gzip", "none"})
+"""Values of ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION``."""
+GRPC_DEFAULT_ENDPOINT = "http://localhost:4317"
+HTTP_DEFAULT_ENDPOINT = "http://localhost:4318"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -64,6 +71,22 @@ class Config:
     otlp_headers: dict[str, str]
     """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``, else
     ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value,...``, values URL-encoded)."""
+    otlp_protocol: str = "http/protobuf"
+    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else
+    ``OTEL_EXPORTER_OTLP_PROTOCOL``: ``http/protobuf`` or ``grpc`` (``tcc-otel[grpc]``)."""
+    otlp_compression: str = "gzip"
+    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION``, ``gzip`` or
+    ``none`` (default gzip)."""
+    otlp_insecure: bool = False
+    """With ``exporter="otlp"`` over gRPC, for an endpoint without a scheme:
+    ``OTEL_EXPORTER_OTLP_(TRACES_)INSECURE``."""
+    max_content_bytes: int = 1024 * 1024
+    """``TCC_MAX_CONTENT_BYTES``: UTF-8 bytes one content value may hold before it is cut."""
+    max_data_url_bytes: int = 32_000
+    """``TCC_MAX_DATA_URL_BYTES``: a base64 ``data:`` URL longer than this is replaced by a
+    placeholder naming its media type and size."""
+    handle_sigterm: bool = True
+    """``TCC_HANDLE_SIGTERM``: deliver pending spans on SIGTERM when nobody else handles it."""
 
     @property
     def traces_url(self) -> str:
@@ -127,6 +150,47 @@ def check_url(url: str, *, allow_unsafe: bool, what: str) -> str:
     )
 
 
+def env_int(name: str, default: int) -> int:
+    """Read a positive whole number from the environment, else the default."""
+    return int(env_float(name, default))
+
+
+def env_first(*names: str) -> tuple[str, str] | None:
+    """``(name, value)`` of the first of ``names`` set to a non-blank value."""
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def grpc_available() -> bool:
+    """Whether ``grpcio`` (the ``tcc-otel[grpc]`` extra) can be imported."""
+    return importlib.util.find_spec("grpc") is not None
+
+
+def check_protocol(protocol: str, what: str) -> str:
+    """``protocol`` if tcc_otel can send with it.
+
+    Raises:
+        ValueError: ``http/json``, an unknown protocol, or ``grpc`` without ``grpcio``.
+    """
+    value = protocol.strip().lower()
+    if value == "http/json":
+        raise ValueError(
+            f"{what}=http/json is not supported by tcc_otel; use http/protobuf (the default) "
+            "or grpc."
+        )
+    if value not in PROTOCOLS:
+        raise ValueError(f"{what}={protocol!r} is not known; use http/protobuf or grpc.")
+    if value == "grpc" and not grpc_available():
+        raise ValueError(
+            f"{what}=grpc needs grpcio: pip install 'tcc-otel[grpc]' (or set http/protobuf "
+            "and point the endpoint at the collector's HTTP port, usually 4318)."
+        )
+    return value
+
+
 def _check_exporter(mode: str) -> str:
     if mode not in EXPORTERS:
         raise ValueError(
@@ -172,11 +236,16 @@ def resolve(
     max_queue_spans: int | None = None,
     max_queue_bytes: int | None = None,
     spool_dir: str | None = None,
+    otlp_protocol: str | None = None,
+    max_content_bytes: int | None = None,
+    max_data_url_bytes: int | None = None,
+    handle_sigterm: bool | None = None,
 ) -> Config:
     """Build a Config: each argument left at ``None`` falls back to its env var, then a default.
 
     Raises:
-        ValueError: a URL fails the safety check (see ``check_url``).
+        ValueError: a URL fails the safety check (see ``check_url``), or the collector
+            protocol cannot be used (see ``check_protocol``).
     """
     refused: list[str] = []  # bad values from the environment: logged, never raised
     if exporter is not None:
@@ -207,6 +276,18 @@ def resolve(
             refused.append(str(exc))
             return None
 
+    protocol = "http/protobuf"
+    if mode == "otlp":
+        if otlp_protocol is not None:
+            protocol = check_protocol(otlp_protocol, "otlp_protocol")
+        else:
+            found = env_first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+            if found is not None:
+                try:
+                    protocol = check_protocol(found[1], found[0])
+                except ValueError as exc:
+                    refused.append(str(exc))
+                    mode = "none"  # never HTTP to what may be a gRPC port
     base = url(base_url, "TCC_BASE_URL", "The TCC base URL")
     feedback = url(feedback_url, "TCC_FEEDBACK_URL", "The TCC feedback URL")
     if refused:
@@ -239,18 +320,42 @@ def resolve(
         max_queue_spans=max_queue_spans or int(env_float("TCC_MAX_QUEUE_SPANS", 200_000)),
         max_queue_bytes=max_queue_bytes or int(env_float("TCC_MAX_QUEUE_BYTES", 64 * 2**20)),
         spool_dir=spool_dir or os.environ.get("TCC_SPOOL_DIR", "").strip() or None,
-        otlp_endpoint=_otlp_endpoint(),
+        otlp_endpoint=_otlp_endpoint(protocol),
         otlp_headers=_otlp_headers(),
+        otlp_protocol=protocol,
+        otlp_compression=_otlp_compression(),
+        otlp_insecure=env_flag("OTEL_EXPORTER_OTLP_TRACES_INSECURE", False)
+        or env_flag("OTEL_EXPORTER_OTLP_INSECURE", False),
+        max_content_bytes=max_content_bytes or env_int("TCC_MAX_CONTENT_BYTES", 1024 * 1024),
+        max_data_url_bytes=max_data_url_bytes or env_int("TCC_MAX_DATA_URL_BYTES", 32_000),
+        handle_sigterm=(
+            handle_sigterm if handle_sigterm is not None else env_flag("TCC_HANDLE_SIGTERM", True)
+        ),
     )
 
 
-def _otlp_endpoint() -> str:
-    """The standard OTLP/HTTP traces endpoint from ``OTEL_EXPORTER_OTLP_*``."""
+def _otlp_endpoint(protocol: str) -> str:
+    """The standard OTLP traces endpoint from ``OTEL_EXPORTER_OTLP_*``: a URL ending in
+    ``/v1/traces`` for HTTP; for gRPC the collector's address (no path is appended)."""
     traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
     if traces:
         return traces
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip() or "http://localhost:4318"
-    return base.rstrip("/") + TRACES_PATH
+    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    if protocol == "grpc":
+        return base or GRPC_DEFAULT_ENDPOINT
+    return (base or HTTP_DEFAULT_ENDPOINT).rstrip("/") + TRACES_PATH
+
+
+def _otlp_compression() -> str:
+    """``gzip`` or ``none`` from ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION`` (default gzip)."""
+    found = env_first("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
+    if found is None:
+        return "gzip"
+    value = found[1].lower()
+    if value not in COMPRESSIONS:
+        logger.warning("%s=%r is not known (gzip, none); gzip is used", found[0], found[1])
+        return "gzip"
+    return value
 
 
 def _otlp_headers() -> dict[str, str]:

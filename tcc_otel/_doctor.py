@@ -24,6 +24,7 @@ from tcc_otel._config import (
 )
 from tcc_otel._exporter import OtlpHttpExporter, Outcome
 from tcc_otel._redact import redact_text, redact_url
+from tcc_otel._reply import Reply
 from tcc_otel._stats import Stats
 from tcc_otel._version import __version__
 from tcc_otel._wire import origin, span
@@ -107,11 +108,11 @@ class _ProbeExporter(OtlpHttpExporter):
         self.last_status: int | None = None
         self.last_error: str | None = None
 
-    def _post(self, payload: bytes, timeout: float) -> tuple[int | None, float | None, str | None]:
-        result = super()._post(payload, timeout)
+    def _attempt(self, batch: Batch, timeout: float) -> Reply:
+        reply = super()._attempt(batch, timeout)
         self.attempts += 1
-        self.last_status, _, self.last_error = result
-        return result
+        self.last_status, self.last_error = reply.status, reply.error
+        return reply
 
 
 class _Collect(logging.Handler):
@@ -391,7 +392,7 @@ _TIMED_OUT = (
     "timed out waiting for {url}: a firewall, proxy or overloaded endpoint may be in the way.",
 )
 _ERRORS: dict[str, tuple[str, str]] = {
-    # type names of the connection errors that ``OtlpHttpExporter._post`` reports
+    # type names of the connection errors that ``HttpTransport.send`` reports
     "ConnectionRefusedError": (
         "connection_refused",
         "connection refused: nothing listens at {url}. Is the receiver (or collector) running, "

@@ -1,24 +1,22 @@
-"""OTLP/HTTP protobuf span exporter: gzip, keep-alive, retries with backoff, a shutdown deadline."""
+"""Exporter: delivers batches through a transport (OTLP/HTTP or gRPC) with retries, backoff, 413
+splits and a shutdown deadline, and counts every span's outcome."""
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import random
 import threading
 import time
 from collections.abc import Sequence
 from enum import Enum
-from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from tcc_otel._batch import Batch
+from tcc_otel._http import HttpTransport
 from tcc_otel._log import RateLimitedLog, logger
-from tcc_otel._redact import redact_url
+from tcc_otel._reply import Reply, Transport, Verdict
 from tcc_otel._stats import Stats
-from tcc_otel._version import __version__
 from tcc_otel._wire import sdk_origin, sdk_span
 
 
@@ -26,55 +24,40 @@ class Outcome(Enum):
     """What became of a batch."""
 
     DELIVERED = "delivered"
-    REJECTED = "rejected"  # a 4xx other than 413/429: sending it again would not help
+    REJECTED = "rejected"  # refused for good: sending it again would not help
     DROPPED = "dropped"  # retries ran out (counted as dropped)
     KEPT = "kept"  # retries ran out, but the batch is spooled: nothing was dropped
 
 
-_RETRYABLE = frozenset({429, 502, 503, 504})
 _MAX_BACKOFF = 8.0
 
 
-class OtlpHttpExporter(SpanExporter):
-    """Posts spans as ``ExportTraceServiceRequest`` protobuf; never raises into the caller.
+class Exporter(SpanExporter):
+    """Delivers batches through a ``Transport``; never raises into the caller.
 
-    Only the processor's worker thread calls ``export``, so the connection needs no lock.
+    Only the sender thread calls ``deliver``/``export``, so the transport needs no lock.
     """
 
     def __init__(
         self,
-        url: str,
+        transport: Transport,
         *,
-        api_key: str | None,
-        headers: dict[str, str] | None = None,
         stats: Stats,
         timeout: float = 10.0,
         retry_budget: float = 30.0,
     ) -> None:
-        parts = urlsplit(url)
-        self._url = url
-        self._safe_url = redact_url(url)
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname or "localhost"
-        self._port = parts.port
-        self._path = parts.path or "/"
-        self._headers: dict[str, str] = {
-            "Content-Type": "application/x-protobuf",
-            "Content-Encoding": "gzip",
-            "User-Agent": f"tcc-otel/{__version__}",
-        }
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._headers.update(headers or {})  # OTEL_EXPORTER_OTLP_HEADERS in collector mode
+        self.transport = transport
         self._stats = stats
         self._timeout = timeout
         self._retry_budget = retry_budget
         self._deadline: float | None = None
-        self._wake = threading.Event()  # set to cut a backoff sleep short
-        self._conn: http.client.HTTPConnection | None = None
         self._log = RateLimitedLog()
-        # Outcome counting: the processor may give up on an export at shutdown (abandon) while
-        # the worker is still inside it; the lock makes sure each span is counted once.
+        self._init_locks()
+
+    def _init_locks(self) -> None:
+        self._wake = threading.Event()  # set to cut a backoff sleep short
+        # Outcome counting: the pipeline may give up on an export at shutdown (abandon) while
+        # the sender is still inside it; the lock makes sure each span is counted once.
         self._count_lock = threading.Lock()
         self._uncounted = 0
         self._abandoned = False
@@ -100,7 +83,7 @@ class OtlpHttpExporter(SpanExporter):
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
     def deliver(self, batch: Batch, *, keep: bool = False) -> Outcome:
-        """Send ``batch``, retrying and splitting on 413.
+        """Send ``batch``, retrying and splitting when it is too large.
 
         Its spans are counted as exported or dropped with a reason, unless ``abandon()`` is
         called meanwhile. With ``keep`` (the batch is spooled), running out of retries drops
@@ -115,15 +98,20 @@ class OtlpHttpExporter(SpanExporter):
         """Close the connection and stop waiting in any backoff."""
         self._deadline = time.monotonic()
         self._wake.set()
-        self._close()
+        self.transport.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is buffered here."""
         return True
 
+    def after_fork(self) -> None:
+        """In a forked child: fresh locks, no deadline, and never the parent's connection."""
+        self._init_locks()
+        self._deadline = None
+        self.transport.forget()
+
     def _send(self, batch: Batch, keep: bool) -> Outcome:
         n = batch.count
-        payload = batch.compressed()
         end = time.monotonic() + self._retry_budget
         attempt = 0
         reason, why = "deadline", "out of time"
@@ -132,11 +120,12 @@ class OtlpHttpExporter(SpanExporter):
             remaining = self._limit(end) - time.monotonic()
             if remaining <= 0:
                 return self._give_up(n, self._reason(end, reason), why, keep)
-            status, retry_after, error = self._post(payload, min(self._timeout, remaining))
-            if status is not None and 200 <= status < 300:
+            reply = self._attempt(batch, min(self._timeout, remaining))
+            verdict = reply.verdict
+            if verdict is Verdict.OK:
                 self._count("exported", n)
                 return Outcome.DELIVERED
-            if status == 413 and batch.splittable:
+            if verdict is Verdict.TOO_LARGE and batch.splittable:
                 first, second = batch.split()
                 outcomes = {self._send(first, keep), self._send(second, keep)}
                 # a spooled batch stays whole on disk: if half of it is kept, all of it is
@@ -144,19 +133,26 @@ class OtlpHttpExporter(SpanExporter):
                     if worst in outcomes:
                         return worst
                 return Outcome.DELIVERED
-            if status is not None and status not in _RETRYABLE:
-                return self._reject(n, status)
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
-            reason = "unreachable" if status is None else f"http_{status}"
-            why = error or f"HTTP {status}"
+            if verdict is not Verdict.RETRY:
+                return self._reject(n, reply)
+            delay = reply.retry_after if reply.retry_after is not None else self._backoff(attempt)
+            reason, why = reply.reason, reply.why
             if time.monotonic() + delay >= self._limit(end):
                 return self._give_up(n, reason, why, keep)
             self._count("retried", n)
             self._log.warning(
-                "retry", "export to %s failed (%s); retrying %d spans", self._safe_url, why, n
+                "retry",
+                "export to %s failed (%s); retrying %d spans",
+                self.transport.target,
+                why,
+                n,
             )
             attempt += 1
             self._wake.wait(delay)
+
+    def _attempt(self, batch: Batch, timeout: float) -> Reply:
+        """One attempt through the transport (the doctor's probe overrides this to watch)."""
+        return self.transport.send(batch, timeout)
 
     def _limit(self, end: float) -> float:
         deadline = self._deadline
@@ -168,49 +164,19 @@ class OtlpHttpExporter(SpanExporter):
         deadline = self._deadline
         return "deadline" if deadline is not None and deadline <= end else failure
 
-    def _post(self, payload: bytes, timeout: float) -> tuple[int | None, float | None, str | None]:
-        """One request: (status, Retry-After seconds, connection error) — never raises."""
-        try:
-            conn = self._connection(timeout)
-            conn.request("POST", self._path, body=payload, headers=self._headers)
-            response = conn.getresponse()
-            response.read()
-            if response.will_close:
-                self._close()
-            return response.status, _retry_after(response.getheader("Retry-After")), None
-        except (OSError, http.client.HTTPException) as exc:
-            self._close()
-            return None, None, type(exc).__name__
-
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        conn = self._conn
-        if conn is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = self._conn = cls(self._host, self._port, timeout=timeout)
-        conn.timeout = timeout
-        if conn.sock is not None:
-            conn.sock.settimeout(timeout)
-        return conn
-
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... capped."""
         return random.uniform(0.5, 1.0) * min(_MAX_BACKOFF, 0.5 * 2.0**attempt)
 
-    def _reject(self, n: int, status: int) -> Outcome:
-        total = self._drop(f"http_{status}", n)
-        hint = " (check TCC_API_KEY)" if status in (401, 403) else ""
+    def _reject(self, n: int, reply: Reply) -> Outcome:
+        total = self._drop(reply.reason, n)
         self._log.warning(
-            f"http_{status}",
-            "%s refused %d spans with HTTP %d%s; %d spans dropped so far",
-            self._safe_url,
+            reply.reason,
+            "%s refused %d spans with %s%s; %d spans dropped so far",
+            self.transport.target,
             n,
-            status,
-            hint,
+            reply.why,
+            reply.hint,
             total,
         )
         return Outcome.REJECTED
@@ -221,7 +187,7 @@ class OtlpHttpExporter(SpanExporter):
             self._log.warning(
                 "kept",
                 "export to %s failed (%s); %d spans stay in the spool for a later attempt",
-                self._safe_url,
+                self.transport.target,
                 why,
                 n,
             )
@@ -230,7 +196,7 @@ class OtlpHttpExporter(SpanExporter):
         self._log.warning(
             "give_up",
             "export to %s failed (%s); %d spans dropped, %d so far",
-            self._safe_url,
+            self.transport.target,
             why,
             n,
             total,
@@ -261,16 +227,23 @@ class OtlpHttpExporter(SpanExporter):
             return self._stats.drop(reason, n)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), capped."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, min(float(seconds), 60.0))
+class OtlpHttpExporter(Exporter):
+    """An ``Exporter`` posting OTLP/HTTP protobuf to ``url`` (gzip, keep-alive)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None,
+        headers: dict[str, str] | None = None,
+        stats: Stats,
+        timeout: float = 10.0,
+        retry_budget: float = 30.0,
+        gzip: bool = True,
+    ) -> None:
+        super().__init__(
+            HttpTransport(url, api_key=api_key, headers=headers, gzip=gzip),
+            stats=stats,
+            timeout=timeout,
+            retry_budget=retry_budget,
+        )

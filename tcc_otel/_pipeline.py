@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 
 from tcc_otel import _attributes as attrs
 from tcc_otel._batch import Batch
-from tcc_otel._exporter import OtlpHttpExporter, Outcome
+from tcc_otel._exporter import Exporter, Outcome
 from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._spool import Spool
 from tcc_otel._stats import Stats
@@ -102,7 +102,7 @@ class ExportPipeline:
 
     def __init__(
         self,
-        exporter: OtlpHttpExporter,
+        exporter: Exporter,
         stats: Stats,
         record_origin: Origin,
         *,
