@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 _client = Client()
+_client.recover_spool()  # with TCC_SPOOL_DIR: what processes that are gone left there goes now
 
 
 def run(

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import time
 
-from tcc_otel import _doctor
+from tcc_otel import _doctor, _spool_command
 from tcc_otel._local._api import Api
 from tcc_otel._local._printer import RunPrinter
 from tcc_otel._local._receiver import TRACES_PATH, ReceivedSpan, Receiver
@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         return _doctor.run(as_json=args.json, budget=args.timeout, write=_write)
     logging.basicConfig(level=logging.WARNING, format="tcc-otel: %(levelname)s: %(message)s")
+    if args.command == "spool":
+        return _spool_command.run(
+            args.dir, send=args.send, timeout=args.timeout, as_json=args.json, write=_write
+        )
     if isinstance(sys.stdout, io.TextIOWrapper):  # a console that cannot show "├─" gets "?"
         sys.stdout.reconfigure(errors="replace")
     color = not args.no_color and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -87,6 +91,26 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     doctor.add_argument("--json", action="store_true", help="write one JSON object")
+    spool = commands.add_parser(
+        "spool",
+        help="show the spans waiting in the spool directory (TCC_SPOOL_DIR), and send them",
+        description=(
+            "Show, per destination, the batches waiting in the spool directory and which process "
+            "owns them. With --send, deliver those no running process owns, with the current "
+            "configuration (TCC_API_KEY, TCC_BASE_URL, TCC_EXPORTER, OTEL_EXPORTER_OTLP_*); "
+            "what fails stays on disk. Exit code 1 if --send left some waiting."
+        ),
+    )
+    spool.add_argument("--dir", metavar="D", help="the spool directory (default TCC_SPOOL_DIR)")
+    spool.add_argument("--send", action="store_true", help="send what no running process owns")
+    spool.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time --send may take (default 30)",
+    )
+    spool.add_argument("--json", action="store_true", help="write one JSON object")
     doctor.add_argument(
         "--timeout",
         type=_positive_float,

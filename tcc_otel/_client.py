@@ -4,6 +4,8 @@ to one default Client."""
 from __future__ import annotations
 
 import atexit
+import os
+import sys
 import threading
 import time
 import weakref
@@ -32,6 +34,7 @@ from tcc_otel._guard import internal_error
 from tcc_otel._light import LightSpan, new_uuid
 from tcc_otel._log import enable_debug, logger
 from tcc_otel._pipeline import ExportPipeline, Limits
+from tcc_otel._process import SigtermHook, on_fork_child, register_worker_exit
 from tcc_otel._processor import BackgroundProcessor
 from tcc_otel._run import Run
 from tcc_otel._spool import Spool
@@ -109,9 +112,13 @@ class Client:
         self._routes: dict[str, Route] = {}  # open runs with their own key or URL
         self._ended_routes: OrderedDict[str, Route] = OrderedDict()
         self._shut_down = False
+        self._closing: list[ExportPipeline] = []  # what the shutdown in progress delivers
         self._global_seen: object = None  # the global provider last checked for our processor
         self._atexit_registered = False
+        self._hooked_pid = 0  # the process whose worker-exit hooks are in place
+        self._sigterm = SigtermHook(self._on_sigterm)
         self.stats = Stats()
+        on_fork_child(self._after_fork)
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -141,9 +148,14 @@ class Client:
             self._default = None
             self._per_run = {}
             self._shut_down = False
+            self._closing = []
             self._global_seen = None
         if config.debug:
             enable_debug()
+        if config.handle_sigterm:
+            self._sigterm.settled = False  # install at the next export start, if still free
+        else:
+            self._sigterm.uninstall()
         deadline = time.monotonic() + config.shutdown_timeout
         for pipeline in old:
             pipeline.shutdown(deadline)
@@ -233,9 +245,6 @@ class Client:
                 sink = processor = None
             else:
                 add(processor)
-        if not self._atexit_registered:
-            atexit.register(self._at_exit)
-            self._atexit_registered = True
         return Pipeline(
             tracer,
             api_key=key,
@@ -264,8 +273,9 @@ class Client:
             self.stats,
             origin(resource.attributes, _SCOPE, __version__, resource_schema=resource.schema_url),
             limits=Limits(max_spans=config.max_queue_spans, max_queue_bytes=config.max_queue_bytes),
-            spool=None if config.spool_dir is None else Spool(config.spool_dir),
+            spool=None if config.spool_dir is None else Spool(config.spool_dir, url, key),
             is_local_run=self.is_local_run,
+            on_start=self._exporting,
         )
         sink.recover()
         return sink
@@ -284,6 +294,43 @@ class Client:
                 return  # not an SDK provider, nothing to send, or attached already
             pipeline.processor = BackgroundProcessor(pipeline.sink, route_of=self.route_of)
             add(pipeline.processor)
+
+    def _exporting(self) -> None:
+        """A pipeline starts its threads: make sure this process delivers at exit, whichever
+        way it ends, and on SIGTERM. Called on the thread that first hands over a span."""
+        pid = os.getpid()
+        if self._hooked_pid != pid:  # once per process: a forked child hooks in again
+            self._hooked_pid = pid
+            if not self._atexit_registered:  # atexit handlers survive fork: once is enough
+                atexit.register(self._at_exit)
+                self._atexit_registered = True
+            register_worker_exit(self._at_exit)
+        if self.config.handle_sigterm:
+            self._sigterm.install()
+        else:
+            self._sigterm.settled = True  # nothing to install
+
+    def _on_sigterm(self) -> None:
+        """SIGTERM with no handler of the application's: deliver within the shutdown timeout."""
+        logger.debug("SIGTERM: delivering pending spans before the process ends")
+        self.shutdown()
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh lock and counters; pipelines reset themselves."""
+        self._lock = threading.RLock()
+        self.stats.after_fork()
+
+    def recover_spool(self) -> None:
+        """With ``TCC_SPOOL_DIR`` set, send what processes that are gone left there now, without
+        waiting for a first run (called at import; not in the ``tcc-otel`` command, whose
+        ``spool`` shows the spool without sending it)."""
+        if _our_command():
+            return
+        if os.environ.get("TCC_SPOOL_DIR", "").strip() and self._default is None:
+            try:
+                self.pipeline()
+            except Exception:
+                internal_error("recovering the spool")
 
     def is_local_run(self, run_id: str) -> bool:
         """Whether ``run_id`` is a run of this process (open, or ended not long ago)."""
@@ -315,6 +362,8 @@ class Client:
         pipeline = self.pipeline_for(api_key, tcc_url)
         if pipeline.light and trace.get_tracer_provider() is not self._global_seen:
             self._follow_global_provider()
+        if not self._sigterm.settled and self._hooked_pid:  # export began off the main thread
+            self._exporting()
         rid = _new_id() if run_id is None else to_id(run_id)
         initial: dict[str, AttributeValue] = {
             attrs.TCC_TYPE: attrs.SpanKind.RUN.value,
@@ -458,6 +507,8 @@ class Client:
     def flush(self, timeout: float) -> bool:
         """Export everything pending within ``timeout`` seconds; ``True`` if all of it went."""
         deadline = time.monotonic() + max(0.0, timeout)
+        if self._default is None and self.config.spool_dir is not None:
+            self.pipeline()  # a spool may hold batches of processes that are gone
         results = [pipeline.flush(deadline) for pipeline in self._pipelines()]
         return all(results)
 
@@ -466,15 +517,22 @@ class Client:
 
         Records created afterwards are not exported until ``configure()`` is called again.
         """
-        with self._lock:
-            if self._shut_down:
-                return
-            pipelines = self._pipelines()
-            self._shut_down = True
-            self._default = Pipeline(trace.NoOpTracer())
-            self._per_run = {}
         limit = self.config.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + max(0.0, limit)
+        with self._lock:
+            if self._shut_down:  # another caller, or a SIGTERM handler interrupting one
+                closing = list(self._closing)
+            else:
+                pipelines = self._pipelines()
+                self._shut_down = True
+                self._closing = [p.sink for p in pipelines if p.sink is not None]
+                self._default = Pipeline(trace.NoOpTracer())
+                self._per_run = {}
+                closing = None
+        if closing is not None:
+            for sink in closing:
+                sink.wait_idle(max(0.0, deadline - time.monotonic()))
+            return
         for pipeline in pipelines:
             pipeline.shutdown(deadline)
 
@@ -482,6 +540,7 @@ class Client:
         """The counters, with what is queued and spooled right now."""
         out: dict[str, Any] = dict(self.stats.snapshot())
         sinks = [p.sink for p in self._pipelines() if p.sink is not None]
+        out["recorded"] += sum(sink.uncounted() for sink in sinks)
         out["queued"] = sum(sink.pending() for sink in sinks)
         out["spooled"] = sum(sink.spooled() for sink in sinks)
         return out
@@ -520,3 +579,10 @@ def _start_span(
 
 
 _new_id = new_uuid
+
+
+def _our_command() -> bool:
+    """Whether this process is the ``tcc-otel`` command (or ``python -m tcc_otel`` while it
+    imports the package), not an application."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return os.path.basename(argv0).startswith("tcc-otel") or argv0 == "-m"

@@ -93,6 +93,14 @@ class Config:
         """Where spans are posted."""
         return traces_url(self.base_url)
 
+    @property
+    def destination(self) -> tuple[str, str | None]:
+        """``(traces URL, API key)`` of the configured destination: the collector's endpoint
+        (no key) with ``exporter="otlp"``, else TCC's."""
+        if self.exporter == "otlp":
+            return self.otlp_endpoint, None
+        return self.traces_url, self.api_key
+
 
 def env_flag(name: str, default: bool) -> bool:
     """Read a boolean environment variable; unknown spellings keep the default."""

@@ -5,15 +5,17 @@ The caller's cost is one ``deque.append``: no lock, no encoding, no I/O. While t
 threads are busy the batcher yields the GIL after every span, so the agent does not notice
 it; once the backlog passes ``Limits.yield_below`` spans it stops yielding, so memory stays
 small and it cannot fall behind for good.
+
+With a spool, spans waiting for their run are checkpointed to disk every
+``Limits.checkpoint`` seconds, so a process killed with SIGKILL loses at most about the last
+second of what ended.
 """
 
 from __future__ import annotations
 
 import collections
-import os
 import threading
 import time
-import weakref
 from collections.abc import Callable
 from typing import Protocol, Union
 
@@ -23,6 +25,7 @@ from tcc_otel import _attributes as attrs
 from tcc_otel._batch import Batch
 from tcc_otel._exporter import Exporter, Outcome
 from tcc_otel._log import RateLimitedLog, logger
+from tcc_otel._process import on_fork_child
 from tcc_otel._spool import Spool
 from tcc_otel._stats import Stats
 from tcc_otel._wire import Origin, sdk_origin, sdk_span
@@ -53,6 +56,7 @@ class Limits:
     __slots__ = (
         "batch_bytes",
         "batch_delay",
+        "checkpoint",
         "grace",
         "max_hold",
         "max_queue_bytes",
@@ -70,6 +74,7 @@ class Limits:
         batch_delay: float = 1.0,
         max_hold: float = 10.0,
         yield_below: int = 20_000,
+        checkpoint: float = 0.5,
     ) -> None:
         self.max_spans = max_spans  # spans accepted and not yet delivered (or dropped)
         self.max_queue_bytes = max_queue_bytes  # compressed batches waiting to be sent
@@ -78,17 +83,30 @@ class Limits:
         self.batch_delay = batch_delay  # how long spans with no run here may wait
         self.max_hold = max_hold  # how long children of a still-open run may wait
         self.yield_below = yield_below  # backlog under which the batcher yields the GIL
+        self.checkpoint = checkpoint  # with a spool: how often waiting spans go to disk
+
+
+class _Hold:
+    """A spool checkpoint file of waiting spans; removed once all of them are in batch files."""
+
+    __slots__ = ("path", "remaining")
+
+    def __init__(self, path: str, count: int) -> None:
+        self.path = path
+        self.remaining = count
 
 
 class _Group:
     """Encoded spans waiting for something: their run to end, a grace period, a size."""
 
-    __slots__ = ("since", "size", "spans")
+    __slots__ = ("holds", "saved", "since", "size", "spans")
 
     def __init__(self, now: float) -> None:
         self.since = now
         self.size = 0
         self.spans: list[tuple[Origin, bytes]] = []
+        self.saved = 0  # spans[:saved] are in spool checkpoints
+        self.holds: list[tuple[_Hold, int]] = []  # those checkpoints, and how many spans each
 
     def add(self, encoded: tuple[Origin, bytes], now: float) -> None:
         if not self.spans:
@@ -109,6 +127,7 @@ class ExportPipeline:
         limits: Limits | None = None,
         spool: Spool | None = None,
         is_local_run: Callable[[str], bool] = lambda run_id: False,
+        on_start: Callable[[], None] = lambda: None,
     ) -> None:
         self._exporter = exporter
         self._stats = stats
@@ -116,14 +135,17 @@ class ExportPipeline:
         self._limits = limits or Limits()
         self._spool = spool
         self._is_local_run = is_local_run
+        self._on_start = on_start  # the process hooks: exit, signals (once per process)
         self.span_limits = SpanLimits()  # OTEL_SPAN_ATTRIBUTE_* limits, read once
         self._log = RateLimitedLog()
         self._init_state()
-        _live.add(self)
+        on_fork_child(self._after_fork)
 
     def _init_state(self) -> None:
         self._inbox: collections.deque[Item] = collections.deque()
-        self._lock = threading.Lock()
+        # Reentrant: a SIGTERM handler on the main thread may shut down while that thread is
+        # inside flush() holding it.
+        self._lock = threading.RLock()
         self._wake = threading.Event()  # batcher: something to do now
         self._send_ready = threading.Condition(self._lock)  # sender: a batch or a marker
         self._outbox: collections.deque[Batch | _Marker] = collections.deque()
@@ -136,18 +158,22 @@ class ExportPipeline:
         self._sender: threading.Thread | None = None
         self._in_flight: Batch | None = None
         self._given_up = False  # shutdown counted what its deadline left behind
+        self._taken = 0  # spans the batcher took from the inbox, not yet counted as recorded
         # batcher-thread state
         self._runs: dict[str, _Group] = {}  # children of runs still open here
         self._recent: collections.OrderedDict[str, float] = collections.OrderedDict()
         self._late = _Group(0.0)  # children that ended after their run was sent
         self._orphans = _Group(0.0)  # spans of runs that live elsewhere
         self._batch = Batch()
+        self._batch_holds: list[tuple[_Hold, int]] = []  # released once the batch is on disk
+        self._holds: set[_Hold] = set()  # checkpoint files with spans only they hold
+        self._checkpointed = 0.0
 
     # --- caller side ------------------------------------------------------------------------
 
     def submit(self, item: Item, run_end: bool) -> None:
-        """Hand over one ended span; never blocks, drops (counted) when the bound is hit."""
-        self._stats.add("recorded")
+        """Hand over one ended span; never blocks or takes a lock; drops (counted) when the
+        bound is hit."""
         if self._closed:
             self._dropped("after_shutdown")
             return
@@ -161,12 +187,31 @@ class ExportPipeline:
             self._wake.set()
 
     def _dropped(self, reason: str) -> None:
-        total = self._stats.drop(reason, 1)
+        self._stats.note("recorded")
+        total = self._stats.note_drop(reason)
         self._log.warning(reason, "a span was dropped (%s); %d spans dropped so far", reason, total)
 
     def pending(self) -> int:
         """Spans submitted and not yet delivered or dropped."""
         return len(self._inbox) + self._held
+
+    def uncounted(self) -> int:
+        """Spans handed over that ``Stats`` does not count as recorded yet: the batcher counts
+        them as it takes them, so the caller's thread never takes the counters' lock."""
+        return self._taken + len(self._inbox)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until nothing is pending, without asking for a flush; ``True`` if it got there.
+
+        For a second caller of ``shutdown()``, and for a signal handler that interrupted the
+        first one on its own thread.
+        """
+        deadline = time.monotonic() + timeout
+        while self.pending() and not self._given_up:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return not self.pending()
 
     def spooled(self) -> int:
         """Spans of this process waiting on disk."""
@@ -209,6 +254,8 @@ class ExportPipeline:
             self._account_leftovers(timeout)
         self._exporter.shutdown()
         kept = self.spooled()
+        if self._spool is not None:
+            self._spool.close()  # what is left, any later process (or pipeline) sends
         if kept and self._spool is not None:
             logger.warning(
                 "%d spans were not delivered; they are kept in %s and the next process that "
@@ -227,7 +274,9 @@ class ExportPipeline:
             )
             if in_flight is not None and in_flight.spool_path is not None:
                 kept += counted
+            kept += sum(hold.remaining for hold in list(self._holds))  # checkpoints on disk
             unsent = len(self._inbox) + self._held
+            self._stats.add("recorded", len(self._inbox))  # recorded, then lost to the deadline
             if in_flight is not None:
                 unsent -= in_flight.count - counted  # spans of it the exporter already counted
             self._inbox.clear()
@@ -253,6 +302,7 @@ class ExportPipeline:
         # idempotent; may be called with the lock held
         if self._batcher is not None:
             return
+        self._on_start()
         self._batcher = threading.Thread(
             target=self._batch_loop, name="tcc_otel-batch", daemon=True
         )
@@ -306,8 +356,10 @@ class ExportPipeline:
         while inbox:
             placed += 1
             if placed % 512 == 0:
+                self._count_taken()
                 self._seal_due(time.monotonic())  # a long drain still sends what is due
             item = inbox.popleft()
+            self._taken += 1
             with self._lock:
                 self._held += 1
             try:
@@ -318,6 +370,12 @@ class ExportPipeline:
                 logger.exception("encoding a span failed; it was dropped")
             if not self._urgent and len(inbox) + self._held < limits.yield_below:
                 time.sleep(0)  # let the agent's threads run first
+        self._count_taken()
+
+    def _count_taken(self) -> None:
+        if self._taken:
+            taken, self._taken = self._taken, 0
+            self._stats.add("recorded", taken)
 
     def _place(self, item: Item, now: float) -> None:
         if isinstance(item, ReadableSpan):
@@ -338,6 +396,8 @@ class ExportPipeline:
             if self._batch.count and self._batch.size + unit_size > self._limits.batch_bytes:
                 self._seal_batch()  # start a new request rather than cut the run in two
             self._extend(unit)
+            if group is not None:
+                self._batch_holds.extend(group.holds)
             self._recent[run_id] = now
             if len(self._recent) > 4096:
                 self._recent.popitem(last=False)
@@ -355,8 +415,8 @@ class ExportPipeline:
         """Add to a waiting group; a group that fills a request goes now (memory stays small)."""
         group.add(encoded, now)
         if group.size >= self._limits.batch_bytes:
-            self._extend(group.spans)
-            group.spans, group.size = [], 0
+            self._send_group(group)
+            group.spans, group.size, group.saved, group.holds = [], 0, 0, []
 
     def _seal_due(self, now: float) -> None:
         """Seal what has waited long enough; the current batch goes whenever the inbox is dry."""
@@ -368,14 +428,63 @@ class ExportPipeline:
             self._extend(self._orphans.spans)
             self._orphans = _Group(now)
         for run_id in [r for r, g in self._runs.items() if now - g.since >= limits.max_hold]:
-            self._extend(self._runs.pop(run_id).spans)  # a long run: send what it has
+            self._send_group(self._runs.pop(run_id))  # a long run: send what it has
+        if self._spool is not None and now - self._checkpointed >= limits.checkpoint:
+            self._checkpoint(now)
         self._seal_batch()
 
     def _seal_all(self) -> None:
         for group in (self._late, self._orphans, *self._runs.values()):
-            self._extend(group.spans)
+            self._send_group(group)
         self._late, self._orphans, self._runs = _Group(0.0), _Group(0.0), {}
         self._seal_batch()
+
+    def _send_group(self, group: _Group) -> None:
+        """Put a group's spans in the current batch; its checkpoints go once that is on disk."""
+        self._extend(group.spans)
+        self._batch_holds.extend(group.holds)
+
+    def _checkpoint(self, now: float) -> None:
+        """Write the spans waiting for their run that are not on disk yet to spool checkpoint
+        files (at most one request's worth each), so that SIGKILL cannot take them."""
+        assert self._spool is not None
+        self._checkpointed = now
+        limit = self._limits.batch_bytes
+        batch = Batch()
+        parts: list[tuple[_Group, int]] = []
+        for group in self._runs.values():
+            for span in group.spans[group.saved :]:
+                if batch.count and batch.size + len(span[1]) > limit:
+                    self._write_hold(batch, parts)
+                    batch, parts = Batch(), []
+                batch.add(*span)
+                if parts and parts[-1][0] is group:
+                    parts[-1] = (group, parts[-1][1] + 1)
+                else:
+                    parts.append((group, 1))
+        if batch.count:
+            self._write_hold(batch, parts)
+
+    def _write_hold(self, batch: Batch, parts: list[tuple[_Group, int]]) -> None:
+        assert self._spool is not None
+        path = self._spool.write_hold(batch)
+        if path is None:
+            return  # logged; those spans stay in memory only, as without a spool
+        hold = _Hold(path, batch.count)
+        self._holds.add(hold)
+        for group, n in parts:
+            group.saved += n
+            group.holds.append((hold, n))
+
+    def _release(self, holds: list[tuple[_Hold, int]]) -> None:
+        """Checkpointed spans are in a batch file now (or the write failed and they are in
+        memory only): a checkpoint none of whose spans is left there is removed."""
+        assert self._spool is not None
+        for hold, n in holds:
+            hold.remaining -= n
+            if hold.remaining <= 0:
+                self._spool.remove(hold.path)
+                self._holds.discard(hold)
 
     def _extend(self, spans: list[tuple[Origin, bytes]]) -> None:
         """Add spans to the current batch, sealing it each time it reaches the size limit."""
@@ -392,6 +501,9 @@ class ExportPipeline:
         self._batch = Batch()
         if self._spool is not None:
             self._spool.write(batch)
+            holds, self._batch_holds = self._batch_holds, []
+            if holds:
+                self._release(holds)
         self._queue_batch(batch)
 
     def _queue_batch(self, batch: Batch) -> None:
@@ -459,7 +571,8 @@ class ExportPipeline:
             self._queue_batch_back(batch)
             return
         if spooled and outcome is not Outcome.KEPT and self._spool is not None:
-            self._spool.remove(batch)
+            self._spool.remove(batch.spool_path)
+            batch.spool_path = None
         with self._lock:
             self._in_flight = None
             if not self._given_up:  # else shutdown already counted it
@@ -475,8 +588,12 @@ class ExportPipeline:
             self._held -= n
 
     def _after_fork(self) -> None:
-        # Threads do not survive fork: the child starts with an empty pipeline.
+        """In a forked child: no threads, fresh locks, an empty pipeline started on first use;
+        the parent's spans, connection and spool files stay the parent's."""
         self._init_state()
+        self._exporter.after_fork()
+        if self._spool is not None:
+            self._spool.after_fork()
 
 
 class _Marker:
@@ -489,15 +606,3 @@ class _Marker:
 
 
 _STOP = _Marker([])
-
-
-_live: weakref.WeakSet[ExportPipeline] = weakref.WeakSet()
-
-
-def _reinit_after_fork() -> None:
-    for pipeline in list(_live):
-        pipeline._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reinit_after_fork)

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _fault_server import FaultServer, Reply, closed_port
+from _fault_server import FaultServer, Reply
 from helpers.clients import fresh_client
 from helpers.delivery import (
     HANG_GUARD,
+    FlakyReceiver,
     SpanId,
     accepted_ids,
     counters,
+    flaky_receiver,
     record_run,
     wait_until,
 )
@@ -35,7 +37,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._local._receiver import Receiver
 
 AGENT = Path(__file__).parent / "scripts" / "spool_agent.py"
 KEY = "test-key-123"
@@ -122,10 +123,11 @@ def agents() -> Iterator[list[Agent]]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback OTLP/HTTP receiver on a free port, stopped in teardown."""
-    with Receiver("127.0.0.1", 0) as running:
-        yield running
+def endpoint() -> Iterator[FlakyReceiver]:
+    """The endpoint of a test's agents: down (connections refused) until ``come_back()``,
+    then a loopback OTLP/HTTP receiver on the same port; stopped in teardown."""
+    with flaky_receiver(up=False) as flaky:
+        yield flaky
 
 
 @pytest.fixture
@@ -137,16 +139,24 @@ def spool(tmp_path: Path) -> Path:
 
 
 def spool_files(directory: Path) -> list[str]:
-    """Names of the batches in ``directory``, sorted."""
-    return sorted(name for name in os.listdir(directory) if name.endswith(SUFFIX))
+    """Paths (relative to ``directory``: destination folder and name) of the batches in the
+    spool ``directory``, sorted."""
+    return sorted(str(path.relative_to(directory)) for path in directory.glob(f"*/*{SUFFIX}"))
 
 
 def spooled_ids(directory: Path) -> list[SpanId]:
     """Ids of the spans in the spool files of ``directory``, sorted; duplicates stay."""
+    return sorted(
+        span for folder in directory.iterdir() if folder.is_dir() for span in spooled_ids_in(folder)
+    )
+
+
+def spooled_ids_in(folder: Path) -> list[SpanId]:
+    """Ids of the spans in one destination folder's files, sorted; duplicates stay."""
     found: list[SpanId] = []
-    for name in spool_files(directory):
+    for name in sorted(path.name for path in folder.glob(f"*{SUFFIX}")):
         try:
-            body = gzip.decompress((directory / name).read_bytes())
+            body = gzip.decompress((folder / name).read_bytes())
         except FileNotFoundError:
             continue  # sent (or adopted) meanwhile
         request = ExportTraceServiceRequest.FromString(body)
@@ -159,23 +169,14 @@ def spooled_ids(directory: Path) -> list[SpanId]:
     return sorted(found)
 
 
-def received_ids(receiver: Receiver) -> list[SpanId]:
-    """Ids of every span the receiver accepted, sorted; duplicates stay."""
-    return sorted((span.trace_id, span.span_id) for span in receiver.spans)
+def down_env(url: str, spool: Path) -> dict[str, str]:
+    """Environment of an agent whose endpoint ``url`` is down (or never answers)."""
+    return {"TCC_BASE_URL": url, "TCC_SPOOL_DIR": str(spool), "TCC_SHUTDOWN_TIMEOUT": "1"}
 
 
-def down_env(spool: Path) -> dict[str, str]:
-    """Environment of an agent whose endpoint is down (nothing listens on the port)."""
-    return {
-        "TCC_BASE_URL": f"http://127.0.0.1:{closed_port()}",
-        "TCC_SPOOL_DIR": str(spool),
-        "TCC_SHUTDOWN_TIMEOUT": "1",
-    }
-
-
-def live_env(receiver: Receiver, spool: Path) -> dict[str, str]:
-    """Environment of an agent that sends to ``receiver``."""
-    return {"TCC_BASE_URL": receiver.url, "TCC_SPOOL_DIR": str(spool)}
+def live_env(url: str, spool: Path) -> dict[str, str]:
+    """Environment of an agent that sends to ``url``."""
+    return {"TCC_BASE_URL": url, "TCC_SPOOL_DIR": str(spool)}
 
 
 class TestInProcess:
@@ -209,10 +210,10 @@ class TestInProcess:
 class TestSigkill:
     """A process killed while its endpoint is down; the next one delivers for it."""
 
-    def first_agent_killed(self, agents: list[Agent], spool: Path) -> Agent:
+    def first_agent_killed(self, agents: list[Agent], spool: Path, url: str) -> Agent:
         """Start an agent with the endpoint down, wait until its spool holds every span it
         recorded, then SIGKILL it."""
-        first = Agent(down_env(spool), "--runs", str(RUNS), "--steps", "2", "--wait")
+        first = Agent(down_env(url, spool), "--runs", str(RUNS), "--steps", "2", "--wait")
         agents.append(first)
         first.read_report()
         assert len(first.spans) == SPANS
@@ -222,31 +223,33 @@ class TestSigkill:
         return first
 
     def test_next_process_with_a_run(
-        self, agents: list[Agent], spool: Path, receiver: Receiver
+        self, agents: list[Agent], spool: Path, endpoint: FlakyReceiver
     ) -> None:
         """The next process, recording one run of its own, delivers the killed process's spans
         and its own, each exactly once, and leaves the spool empty."""
-        first = self.first_agent_killed(agents, spool)
-        second = Agent(live_env(receiver, spool), "--flush")
+        first = self.first_agent_killed(agents, spool, endpoint.url)
+        endpoint.come_back()
+        second = Agent(live_env(endpoint.url, spool), "--flush")
         agents.append(second)
         report = second.read_report()
         assert (second.finish(), second.stderr) == (0, "")
-        assert received_ids(receiver) == sorted(first.spans + second.spans)
+        assert endpoint.accepted_ids() == sorted(first.spans + second.spans)
         assert spool_files(spool) == []
         assert report["flushed"] is True
         assert report["stats"] == counters(recorded=3, exported=SPANS + 3, recovered=SPANS)
 
     def test_next_process_without_runs(
-        self, agents: list[Agent], spool: Path, receiver: Receiver
+        self, agents: list[Agent], spool: Path, endpoint: FlakyReceiver
     ) -> None:
         """The next process that configures tcc_otel with the same spool directory delivers the
         killed process's spans, although it records nothing itself."""
-        first = self.first_agent_killed(agents, spool)
-        second = Agent(live_env(receiver, spool), "--runs", "0", "--configure", "--flush")
+        first = self.first_agent_killed(agents, spool, endpoint.url)
+        endpoint.come_back()
+        second = Agent(live_env(endpoint.url, spool), "--runs", "0", "--configure", "--flush")
         agents.append(second)
         report = second.read_report()
         assert (second.finish(), second.stderr) == (0, "")
-        assert received_ids(receiver) == first.spans
+        assert endpoint.accepted_ids() == first.spans
         assert spool_files(spool) == []
         assert report["stats"] == counters(exported=SPANS, recovered=SPANS)
 
@@ -255,21 +258,24 @@ class TestExitEndpointDown:
     """A process that exits normally while its endpoint is down."""
 
     def test_files_stay_and_next_process_delivers(
-        self, agents: list[Agent], spool: Path, receiver: Receiver
+        self, agents: list[Agent], spool: Path, endpoint: FlakyReceiver
     ) -> None:
         """The exit keeps every undelivered batch on disk and says in one line how many spans
         are kept; the next process delivers them once and leaves the spool empty."""
-        first = Agent(down_env(spool), "--runs", str(RUNS), "--steps", "2", "--pause", "0.1")
+        first = Agent(
+            down_env(endpoint.url, spool), "--runs", str(RUNS), "--steps", "2", "--pause", "0.1"
+        )
         agents.append(first)
         first.read_report()
         assert first.finish() == 0
         assert "Traceback" not in first.stderr
         assert spooled_ids(spool) == first.spans
-        second = Agent(live_env(receiver, spool), "--flush")
+        endpoint.come_back()
+        second = Agent(live_env(endpoint.url, spool), "--flush")
         agents.append(second)
         second.read_report()
         assert (second.finish(), second.stderr) == (0, "")
-        assert received_ids(receiver) == sorted(first.spans + second.spans)
+        assert endpoint.accepted_ids() == sorted(first.spans + second.spans)
         assert spool_files(spool) == []
         kept = [
             line
@@ -282,22 +288,124 @@ class TestExitEndpointDown:
 class TestSharedDirectory:
     """Two live processes with one spool directory."""
 
-    def test_live_processes_keep_to_their_own_files(
-        self, agents: list[Agent], spool: Path, receiver: Receiver
-    ) -> None:
-        """A process with a live endpoint sends only its own spans while another live process
-        has batches waiting in the same directory; those stay there, untouched."""
-        stuck = Agent(down_env(spool), "--runs", str(RUNS), "--steps", "2", "--wait")
-        agents.append(stuck)
-        stuck.read_report()
-        assert wait_until(lambda: spooled_ids(spool) == stuck.spans)
-        files = spool_files(spool)
-        other = Agent(live_env(receiver, spool), "--flush")
-        agents.append(other)
-        report = other.read_report()
-        assert (other.finish(), other.stderr) == (0, "")
-        assert received_ids(receiver) == other.spans
+    def test_live_processes_keep_to_their_own_files(self, agents: list[Agent], spool: Path) -> None:
+        """A process sends only its own spans while another live process with the same
+        endpoint has batches waiting in the same directory; those stay there, untouched."""
+        with FaultServer([Reply(hang=True)]) as server:  # the first request never answered
+            stuck = Agent(
+                down_env(server.url, spool), "--runs", str(RUNS), "--steps", "2", "--wait"
+            )
+            agents.append(stuck)
+            stuck.read_report()
+            assert wait_until(lambda: spooled_ids(spool) == stuck.spans)
+            assert server.wait_for_requests(1, HANG_GUARD)
+            files = spool_files(spool)
+            other = Agent(live_env(server.url, spool), "--flush")
+            agents.append(other)
+            report = other.read_report()
+            assert (other.finish(), other.stderr) == (0, "")
+            assert accepted_ids(server.requests) == other.spans
         assert spool_files(spool) == files
         assert spooled_ids(spool) == stuck.spans
         assert report["stats"] == counters(recorded=3, exported=3)
         assert stuck.process.poll() is None  # still alive: its files were never adoptable
+
+
+class TestCheckpoints:
+    """Spans waiting for their run are on disk within about a second, and never twice."""
+
+    def test_open_run_survives_sigkill(
+        self, agents: list[Agent], spool: Path, endpoint: FlakyReceiver
+    ) -> None:
+        """A process killed while a run is open, after its runs were delivered, loses neither
+        the open run's ended steps (checkpointed) nor sends anything twice: the next process,
+        which only imports tcc_otel, delivers exactly those steps."""
+        endpoint.come_back()
+        first = Agent(
+            live_env(endpoint.url, spool),
+            *("--runs", "2", "--steps", "2", "--open-for", "1.2", "--leave-open", "--wait"),
+        )
+        agents.append(first)
+        report = first.read_report()
+        opened = sorted((trace_id, span_id) for trace_id, span_id in report["open"])
+        assert wait_until(lambda: endpoint.accepted_ids() == first.spans)
+        assert wait_until(lambda: spooled_ids(spool) == opened)
+        first.kill()
+        second = Agent(live_env(endpoint.url, spool), "--runs", "0")  # imports, records nothing
+        agents.append(second)
+        second.read_report()
+        assert (second.finish(), second.stderr) == (0, "")
+        assert endpoint.accepted_ids() == sorted(first.spans + opened)
+        assert spool_files(spool) == []
+
+    def test_checkpoints_give_way_to_batches(
+        self, agents: list[Agent], spool: Path, endpoint: FlakyReceiver
+    ) -> None:
+        """With the endpoint down, runs that were checkpointed while open end up in batch
+        files; their checkpoints are removed, so the spool holds each span exactly once and
+        the next process delivers each once."""
+        first = Agent(
+            down_env(endpoint.url, spool),
+            *("--runs", "3", "--steps", "2", "--open-for", "1.2", "--wait"),
+        )
+        agents.append(first)
+        first.read_report()
+        assert wait_until(lambda: spooled_ids(spool) == first.spans)
+        first.kill()
+        endpoint.come_back()
+        second = Agent(live_env(endpoint.url, spool), "--runs", "0", "--flush")
+        agents.append(second)
+        report = second.read_report()
+        assert (second.finish(), second.stderr) == (0, "")
+        assert endpoint.accepted_ids() == first.spans
+        assert report["stats"] == counters(exported=len(first.spans), recovered=len(first.spans))
+        assert spool_files(spool) == []
+
+
+class TestDestinations:
+    """Each destination (URL and key) has its own folder; a batch only goes where it was meant."""
+
+    def test_folders_per_destination(self, spool: Path) -> None:
+        """A run sent with its own key and URL is spooled apart from the default destination's,
+        and each folder names its URL, never the key."""
+        default = FaultServer(default=Reply(hang=True)).start()
+        other = FaultServer(default=Reply(hang=True)).start()
+        try:
+            with fresh_client():
+                tcc.configure(
+                    base_url=default.url, api_key=KEY, spool_dir=str(spool), shutdown_timeout=0.5
+                )
+                record_run()
+                with tcc.run(api_key="other-key-456", tcc_url=other.url) as r:
+                    r.prompt("to the other destination")
+                assert wait_until(lambda: len(spooled_ids(spool)) == 7)
+        finally:
+            default.stop()
+            other.stop()
+        assert {
+            (folder / "destination").read_text(): len(spooled_ids_in(folder))
+            for folder in spool.iterdir()
+        } == {f"{default.url}/v1/traces\n": 6, f"{other.url}/v1/traces\n": 1}
+        assert not any(
+            KEY in path.read_text(errors="replace") or "other-key-456" in path.name
+            for path in spool.rglob("*")
+            if path.is_file() and not path.name.endswith(SUFFIX)
+        )
+
+    def test_released_at_shutdown_and_adopted_again(
+        self, spool: Path, endpoint: FlakyReceiver
+    ) -> None:
+        """What a pipeline could not deliver by shutdown is let go of, and the next
+        configuration of the same process (same destination) delivers it once."""
+        with fresh_client():
+            tcc.configure(
+                base_url=endpoint.url, api_key=KEY, spool_dir=str(spool), shutdown_timeout=0.5
+            )
+            ended = record_run()
+            tcc.shutdown()
+            assert spooled_ids(spool) == sorted(ended)
+            endpoint.come_back()
+            tcc.configure(base_url=endpoint.url, api_key=KEY, spool_dir=str(spool))
+            assert tcc.flush(HANG_GUARD)
+            assert endpoint.accepted_ids() == sorted(ended)
+            assert spool_files(spool) == []

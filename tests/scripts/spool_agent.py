@@ -10,6 +10,9 @@ Options:
     --runs N        runs to record (default 1); each has ``--steps`` steps and one tool call.
     --steps K       steps per run (default 1).
     --pause S       seconds to wait after each run (default 0), so each run is its own batch.
+    --open-for S    seconds each run stays open after its steps and tool call ended (default 0).
+    --leave-open    then start one more run, end its steps, and leave it open: its spans are
+                    reported (under ``open``) and the run span never ends.
     --configure     call ``tcc.configure()`` first (every option still from the environment).
     --flush         call ``tcc.flush()`` after the runs and report ``tcc.stats()``.
     --wait          after printing, wait until stdin closes (the test kills it or closes stdin).
@@ -42,6 +45,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--steps", type=int, default=1)
     parser.add_argument("--pause", type=float, default=0.0)
+    parser.add_argument("--open-for", type=float, default=0.0)
+    parser.add_argument("--leave-open", action="store_true")
     parser.add_argument("--configure", action="store_true")
     parser.add_argument("--flush", action="store_true")
     parser.add_argument("--wait", action="store_true")
@@ -64,9 +69,18 @@ def main() -> int:
             t.end()
             spans.append(ids(t.span))
             r.response(f"answer {index}")
+            time.sleep(args.open_for)
         spans.append(ids(r.span))
         time.sleep(args.pause)
     report: dict[str, Any] = {"pid": os.getpid(), "spans": spans}
+    if args.leave_open:
+        still = tcc.run().prompt("never answered")
+        opened = []
+        for number in range(args.steps):
+            with still.step() as s:
+                s.prompt(f"step {number}").response("answer")
+            opened.append(ids(s.span))
+        report["open"] = opened
     if args.flush:
         report["flushed"] = tcc.flush(FLUSH_TIMEOUT)
         report["stats"] = tcc.stats()
