@@ -264,10 +264,29 @@ class Client:
         resource: Resource,
         headers: dict[str, str] | None = None,
     ) -> ExportPipeline:
-        """An export pipeline posting to ``url``; it first sends what dead processes spooled."""
-        exporter = OtlpHttpExporter(
-            url, api_key=key, headers=headers, stats=self.stats, timeout=config.export_timeout
-        )
+        """An export pipeline sending to ``url``; it first sends what dead processes spooled.
+
+        ``headers`` are given in collector mode only: there the protocol (OTLP/HTTP or gRPC)
+        and compression follow ``OTEL_EXPORTER_OTLP_*``; to TCC it is OTLP/HTTP with gzip.
+        """
+        gzip = headers is None or config.otlp_compression == "gzip"
+        if headers is not None and config.otlp_protocol == "grpc":
+            from tcc_otel._exporter import Exporter
+            from tcc_otel._grpc import GrpcTransport  # imports grpc only when it first sends
+
+            transport = GrpcTransport(
+                url, headers=headers, insecure=config.otlp_insecure, gzip=gzip
+            )
+            exporter = Exporter(transport, stats=self.stats, timeout=config.export_timeout)
+        else:
+            exporter = OtlpHttpExporter(
+                url,
+                api_key=key,
+                headers=headers,
+                stats=self.stats,
+                timeout=config.export_timeout,
+                gzip=gzip,
+            )
         sink = ExportPipeline(
             exporter,
             self.stats,

@@ -16,15 +16,20 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from tcc_otel import _attributes as attrs
 from tcc_otel._batch import Batch
 from tcc_otel._config import (
+    EXPORTERS,
     Config,
+    check_protocol,
     check_url,
+    env_first,
     env_flag,
     is_loopback,
     resolve,
 )
-from tcc_otel._exporter import OtlpHttpExporter, Outcome
+from tcc_otel._exporter import Exporter, Outcome
+from tcc_otel._grpc import GrpcTransport
+from tcc_otel._http import HttpTransport
 from tcc_otel._redact import redact_text, redact_url
-from tcc_otel._reply import Reply
+from tcc_otel._reply import Reply, Transport
 from tcc_otel._stats import Stats
 from tcc_otel._version import __version__
 from tcc_otel._wire import origin, span
@@ -39,6 +44,7 @@ _MIN_KEY_FOR_PREFIX = 10  # a shorter key shows no prefix at all
 _OTLP_INTERNAL = 1
 _STATUS_OK = 1
 _SPOOL_SUFFIX = ".otlp.gz"
+_PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
 @dataclass
@@ -99,19 +105,22 @@ class Report:
         }
 
 
-class _ProbeExporter(OtlpHttpExporter):
-    """The real exporter, remembering each attempt's HTTP status or connection error."""
+class _ProbeExporter(Exporter):
+    """The real exporter over the real transport, remembering each attempt's status (HTTP
+    status or gRPC code), counter key and connection error."""
 
-    def __init__(self, url: str, **kwargs: Any) -> None:
-        super().__init__(url, **kwargs)
+    def __init__(self, transport: Transport, **kwargs: Any) -> None:
+        super().__init__(transport, **kwargs)
         self.attempts = 0
         self.last_status: int | None = None
         self.last_error: str | None = None
+        self.last_reason = ""
 
     def _attempt(self, batch: Batch, timeout: float) -> Reply:
         reply = super()._attempt(batch, timeout)
         self.attempts += 1
         self.last_status, self.last_error = reply.status, reply.error
+        self.last_reason = reply.reason
         return reply
 
 
@@ -168,6 +177,7 @@ def render(report: Report) -> str:
     """The report as plain text."""
     labels = {
         "endpoint": "endpoint",
+        "protocol": "protocol",
         "exporter": "exporter",
         "api_key": "API key",
         "capture_content": "capture content",
@@ -214,14 +224,14 @@ def _refused_urls(config: Config) -> list[str]:
 def _settings(config: Config, refused: list[str]) -> dict[str, Setting]:
     env = os.environ
     key = env.get("TCC_API_KEY", "").strip() or None  # resolve() drops it if a URL is refused
-    if config.exporter == "otlp":
-        if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip():
-            endpoint_source = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-        elif env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
-            endpoint_source = "OTEL_EXPORTER_OTLP_ENDPOINT"
-        else:
-            endpoint_source = "default"
-        endpoint = Setting(redact_url(config.otlp_endpoint), endpoint_source)
+    if config.exporter == "otlp" or _protocol_refusal() is not None:
+        found = env_first("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+        if config.exporter == "otlp":
+            url: str | None = config.otlp_endpoint
+        else:  # the protocol was refused: show the address as given, nothing was derived
+            url = None if found is None else found[1]
+        endpoint_source = "default" if found is None else found[0]
+        endpoint = Setting(None if url is None else redact_url(url), endpoint_source)
         if config.otlp_headers:
             endpoint.note = "headers: " + ", ".join(sorted(config.otlp_headers))
     elif env.get("TCC_BASE_URL", "").strip() and not refused:
@@ -233,10 +243,13 @@ def _settings(config: Config, refused: list[str]) -> dict[str, Setting]:
             endpoint.note = "TCC_BASE_URL/TCC_FEEDBACK_URL refused, see below"
     raw_exporter = env.get("TCC_EXPORTER", "").strip()
     exporter = Setting(config.exporter, "TCC_EXPORTER" if raw_exporter else "default")
-    if raw_exporter and raw_exporter.lower() != config.exporter:
+    if raw_exporter and raw_exporter.lower() not in EXPORTERS:
         exporter.note = f"{raw_exporter!r} is not known (tcc, otlp, none): nothing is sent"
+    elif _protocol_refusal() is not None:
+        exporter.note = "'otlp', but the protocol cannot be used: nothing is sent"
     return {
         "endpoint": endpoint,
+        "protocol": _protocol(config),
         "exporter": exporter,
         "api_key": Setting(_mask(key), "TCC_API_KEY"),
         "capture_content": _flag(config.capture_content, "TCC_CAPTURE_CONTENT"),
@@ -244,6 +257,33 @@ def _settings(config: Config, refused: list[str]) -> dict[str, Setting]:
         "sdk_disabled": _flag(config.sdk_disabled, "OTEL_SDK_DISABLED"),
         "service_name": _service_name(),
     }
+
+
+def _protocol(config: Config) -> Setting:
+    """The OTLP protocol spans are sent with; the env var counts in collector mode only."""
+    found = env_first(*_PROTOCOL_VARS)
+    refusal = _protocol_refusal()
+    if found is not None and refusal is not None:
+        return Setting(found[1], found[0], "cannot be used, see below")
+    if config.exporter == "otlp":
+        return Setting(config.otlp_protocol, "default" if found is None else found[0])
+    setting = Setting("http/protobuf", "default")
+    if found is not None and config.exporter == "tcc":
+        setting.note = f"{found[0]} applies with TCC_EXPORTER=otlp only"
+    return setting
+
+
+def _protocol_refusal() -> str | None:
+    """Why ``resolve()`` refused the collector protocol from the environment (it then sends
+    nothing); ``None`` when it did not."""
+    found = env_first(*_PROTOCOL_VARS)
+    if found is None or os.environ.get("TCC_EXPORTER", "").strip().lower() != "otlp":
+        return None
+    try:
+        check_protocol(found[1], found[0])
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def _flag(value: bool, name: str) -> Setting:
@@ -318,6 +358,14 @@ def _send(config: Config, refused: list[str], shown_url: str, run_id: str, budge
             " ".join(redact_text(r) for r in refused)
             + " Because of this the API key is not used and nothing is sent.",
         )
+    refusal = _protocol_refusal()
+    if refusal is not None:
+        return Result(
+            False,
+            False,
+            "protocol_unsupported",
+            f"{refusal} Until then tcc_otel sends nothing (never HTTP to what may be a gRPC port).",
+        )
     if config.exporter == "none":
         return Result(
             False,
@@ -327,23 +375,31 @@ def _send(config: Config, refused: list[str], shown_url: str, run_id: str, budge
             "tcc_otel sends nothing itself. Unset TCC_EXPORTER (or set it to tcc) to send to "
             "The Context Company, or to otlp to send through a collector.",
         )
-    if config.exporter == "otlp":
-        url, key, headers = config.otlp_endpoint, None, config.otlp_headers
+    grpc = config.exporter == "otlp" and config.otlp_protocol == "grpc"
+    transport: Transport
+    if grpc:
+        transport = GrpcTransport(
+            config.otlp_endpoint,
+            headers=config.otlp_headers,
+            insecure=config.otlp_insecure,
+            gzip=config.otlp_compression == "gzip",
+        )
+    elif config.exporter == "otlp":
+        gzip = config.otlp_compression == "gzip"
+        transport = HttpTransport(config.otlp_endpoint, headers=config.otlp_headers, gzip=gzip)
+    elif not config.api_key and not is_loopback(config.traces_url):
+        return Result(
+            False,
+            False,
+            "no_api_key",
+            f"TCC_API_KEY is not set, and {shown_url} is not on this machine, so nothing "
+            "can be sent. Set TCC_API_KEY, or point TCC_BASE_URL at a local receiver "
+            "such as `tcc-otel dev`.",
+        )
     else:
-        url, key, headers = config.traces_url, config.api_key, {}
-        if not key and not is_loopback(url):
-            return Result(
-                False,
-                False,
-                "no_api_key",
-                f"TCC_API_KEY is not set, and {shown_url} is not on this machine, so nothing "
-                "can be sent. Set TCC_API_KEY, or point TCC_BASE_URL at a local receiver "
-                "such as `tcc-otel dev`.",
-            )
+        transport = HttpTransport(config.traces_url, api_key=config.api_key)
     exporter = _ProbeExporter(
-        url,
-        api_key=key,
-        headers=headers,
+        transport,
         stats=Stats(),
         timeout=min(config.export_timeout, budget),
         retry_budget=budget,
@@ -352,7 +408,10 @@ def _send(config: Config, refused: list[str], shown_url: str, run_id: str, budge
         outcome = exporter.deliver(_test_batch(config, run_id))
     finally:
         exporter.shutdown()
-    result = _explain(outcome, exporter, shown_url, config.exporter)
+    if grpc:
+        result = _explain_grpc(outcome, exporter, shown_url)
+    else:
+        result = _explain(outcome, exporter, shown_url, config.exporter)
     if result.accepted and config.sdk_disabled:
         result.message += (
             " Note: OTEL_SDK_DISABLED is true, so your application records and sends nothing."
@@ -409,6 +468,17 @@ _ERRORS: dict[str, tuple[str, str]] = {
         "tls",
         "TLS certificate of {url} could not be verified (a proxy intercepting HTTPS?).",
     ),
+    # names that ``GrpcTransport`` gives the calls that got no answer
+    "SSLError": (
+        "tls",
+        "TLS handshake with {url} failed: does it serve TLS? For a plaintext endpoint write "
+        "http://, or set OTEL_EXPORTER_OTLP_INSECURE=true for one without a scheme.",
+    ),
+    "HTTP2ProtocolError": (
+        "not_grpc",
+        "{url} does not speak gRPC: is it the collector's OTLP/HTTP port (usually 4318)? Use "
+        "its gRPC port (usually 4317), or set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf.",
+    ),
 }
 
 
@@ -440,3 +510,33 @@ def _explain(outcome: Outcome, probe: _ProbeExporter, url: str, mode: str) -> Re
         error, ("unreachable", "could not reach {url} (" + error + ").")
     )
     return Result(True, False, problem, template.format(url=url), None, n)
+
+
+def _explain_grpc(outcome: Outcome, probe: _ProbeExporter, url: str) -> Result:
+    status, error, n = probe.last_status, probe.last_error, probe.attempts
+    code = probe.last_reason.upper()[len("grpc_") :] if probe.last_reason else ""
+    if outcome is Outcome.DELIVERED:
+        return Result(True, True, None, f"{url} accepted it (gRPC OK).", status, n)
+    if error is not None:
+        problem, template = _ERRORS.get(
+            error, ("unreachable", "could not reach {url} (" + error + ").")
+        )
+        return Result(True, False, problem, template.format(url=url), status, n)
+    if not code or status is None:  # the budget ran out before any attempt completed
+        return Result(True, False, "timeout", f"no answer from {url} in time.", status, n)
+    problem = probe.last_reason
+    if code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        message = (
+            f"{url} refused the credentials (gRPC {code}): check the headers in "
+            "OTEL_EXPORTER_OTLP_HEADERS."
+        )
+    elif code == "UNIMPLEMENTED":
+        message = (
+            f"{url} answered gRPC UNIMPLEMENTED: it does not serve OTLP traces (is it an "
+            "OpenTelemetry collector's gRPC receiver?), or it does not take gzip (set "
+            "OTEL_EXPORTER_OTLP_COMPRESSION=none)."
+        )
+    else:
+        retried = f" after {n} attempts" if n > 1 else ""
+        message = f"{url} answered gRPC {code}{retried}; the span was not accepted."
+    return Result(True, False, problem, message, status, n)

@@ -1,7 +1,8 @@
 """Collector mode through a real collector: tcc_otel -> rotel -> the test's own receiver.
 
 rotel (an OpenTelemetry collector shipped in a wheel) runs ``examples/collector/rotel_forward.py``
-as shipped: OTLP/HTTP in on 127.0.0.1, ``keep_runs.py`` dropping spans without ``tcc.runId``,
+as shipped: OTLP/HTTP and OTLP/gRPC in on 127.0.0.1, ``keep_runs.py`` dropping spans without
+``tcc.runId``,
 OTLP/HTTP out to ``TCC_BASE_URL`` (here the test's receiver) with ``Authorization: Bearer
 <TCC_API_KEY>``. Without rotel these tests fail, except on a Python or platform that rotel ships
 no wheel for, where they are skipped with that reason.
@@ -14,6 +15,7 @@ import dataclasses
 import importlib.util
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,6 +63,9 @@ class Collector(NamedTuple):
 
     url: str
     """Base URL of rotel's OTLP/HTTP receiver, for ``OTEL_EXPORTER_OTLP_ENDPOINT``."""
+    grpc_url: str
+    """``http://`` address of rotel's OTLP/gRPC receiver, for the endpoint with
+    ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``."""
     log: Path
     """rotel's own log file."""
 
@@ -108,9 +113,20 @@ def collector(receiver: Receiver, tmp_path: Path) -> Iterator[Collector]:
                 f"rotel_forward.py did not start (exit status {process.poll()}):\n"
                 f"{output.read_text()}\n{read(log)}"
             )
-        yield Collector(f"http://127.0.0.1:{http_port}", log)
+        if not wait_until(lambda: listening(grpc_port)):
+            pytest.fail(f"rotel's gRPC receiver did not come up:\n{read(log)}")
+        yield Collector(f"http://127.0.0.1:{http_port}", f"http://127.0.0.1:{grpc_port}", log)
     finally:
         stop_collector(process, pid_file)
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
 
 
 def require_rotel() -> None:
@@ -229,12 +245,14 @@ def canonical(spans: list[ReceivedSpan], ids: dict[str, SpanId]) -> dict[str, Re
     return out
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_a_run_arrives_through_rotel_as_it_does_directly(
-    receiver: Receiver, collector: Collector, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, collector: Collector, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
-    """A run sent with TCC_EXPORTER=otlp through rotel reaches the far side with the ids
-    tcc_otel gave it, and otherwise span for span, attribute for attribute, as the same run sent
-    straight to TCC's endpoint with the default exporter; rotel adds the Authorization header."""
+    """A run sent with TCC_EXPORTER=otlp through rotel, over OTLP/HTTP or OTLP/gRPC, reaches
+    the far side once, with the ids tcc_otel gave it, and otherwise span for span, attribute for
+    attribute, as the same run sent straight to TCC's endpoint with the default exporter; rotel
+    adds the Authorization header."""
     with Receiver("127.0.0.1", 0) as direct:
         monkeypatch.setenv("TCC_BASE_URL", direct.url)  # loopback: no key needed
         with fresh_client():
@@ -243,12 +261,15 @@ def test_a_run_arrives_through_rotel_as_it_does_directly(
         direct_spans = direct.spans
     monkeypatch.delenv("TCC_BASE_URL")
     monkeypatch.setenv("TCC_EXPORTER", "otlp")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", protocol)
+    endpoint = collector.grpc_url if protocol == "grpc" else collector.url
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
 
     before = time.time_ns()
     with fresh_client():
         forwarded_ids = record_full_run()
         assert tcc.flush(timeout=HANG_GUARD)
+        stats = tcc.stats()
     after = time.time_ns()
 
     assert receiver.wait_for_spans(len(PARENTS), HANG_GUARD), read(collector.log)
@@ -268,6 +289,8 @@ def test_a_run_arrives_through_rotel_as_it_does_directly(
     assert {request.headers.get("authorization") for request in receiver.requests} == {
         f"Bearer {KEY}"
     }
+    assert stats["exported"] == len(PARENTS)
+    assert stats["dropped"] == 0
 
 
 # --- the filter -----------------------------------------------------------------------------
@@ -396,3 +419,23 @@ def test_otlp_mode_sends_the_otlp_headers_and_never_a_tcc_key(
         assert "authorization" not in request.headers
         assert api_key is None or all(api_key not in value for value in request.headers.values())
     assert messages(caplog.records) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "encoding"), [(None, "gzip"), ("none", None), ("gzip", "gzip")]
+)
+def test_otlp_mode_over_http_honours_the_compression_setting(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, setting: str | None, encoding: str | None
+) -> None:
+    """In collector mode over OTLP/HTTP the body is gzip unless
+    OTEL_EXPORTER_OTLP_COMPRESSION=none; either way every span arrives once."""
+    monkeypatch.setenv("TCC_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
+    if setting is not None:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", setting)
+    with fresh_client():
+        with tcc.run() as run:
+            run.prompt("hi")
+        assert tcc.flush(timeout=HANG_GUARD)
+    assert [span.span_id for span in receiver.spans] == [span_id(run.span)[1]]
+    assert [request.headers.get("content-encoding") for request in receiver.requests] == [encoding]

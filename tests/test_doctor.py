@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 from _fault_server import FaultServer, Reply, closed_port
+from _grpc_server import Answer, GrpcCollector
 
 from tcc_otel import _doctor as _doctor_module
 from tcc_otel._exporter import Outcome
+from tcc_otel._http import HttpTransport
 from tcc_otel._local._receiver import Receiver
 from tcc_otel._stats import Stats
 
@@ -32,15 +34,20 @@ socket.socket.connect = _refuse
 socket.getaddrinfo = _refuse
 """
 """A ``sitecustomize`` that kills the process with code 97 on any connect or DNS lookup."""
+NO_GRPCIO = """
+sys.modules["grpc"] = None  # find_spec("grpc") is None and importing it fails
+"""
 
 
 def _doctor(
-    env: dict[str, str], *args: str, no_network: Path | None = None
+    env: dict[str, str], *args: str, no_network: Path | None = None, no_grpcio: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m tcc_otel doctor`` with only ``env`` (plus the basics) set."""
+    """Run ``python -m tcc_otel doctor`` with only ``env`` (plus the basics) set; with
+    ``no_network`` (a directory for the ``sitecustomize``) any network use kills it, and with
+    ``no_grpcio`` too, grpcio cannot be found, as where the grpc extra is not installed."""
     paths = [str(REPO)]
     if no_network is not None:
-        (no_network / "sitecustomize.py").write_text(NO_NETWORK)
+        (no_network / "sitecustomize.py").write_text(NO_NETWORK + (NO_GRPCIO if no_grpcio else ""))
         paths.insert(0, str(no_network))
     full = {
         "PATH": os.environ.get("PATH", ""),
@@ -70,6 +77,7 @@ def _config(endpoint: dict[str, Any], api_key: str | None) -> dict[str, Any]:
     """The ``config`` part for an otherwise default environment."""
     return {
         "endpoint": endpoint,
+        "protocol": {"value": "http/protobuf", "source": "default"},
         "exporter": {"value": "tcc", "source": "default"},
         "api_key": {"value": api_key, "source": "TCC_API_KEY"},
         "capture_content": {"value": True, "source": "default"},
@@ -162,6 +170,7 @@ class TestAccepted:
             lines[0],
             "",
             f"  endpoint           {traces:<{width}}  from TCC_BASE_URL",
+            f"  protocol           {'http/protobuf':<{width}}  from default",
             f"  exporter           {'tcc':<{width}}  from default",
             f"  API key            {'dev_ab…':<{width}}  from TCC_API_KEY",
             f"  capture content    {'on':<{width}}  from default",
@@ -389,13 +398,200 @@ class TestOtherPaths:
             ("TimeoutError", "timeout"),
             ("SSLCertVerificationError", "tls"),
             ("RemoteDisconnected", "unreachable"),
+            ("SSLError", "tls"),
+            ("HTTP2ProtocolError", "not_grpc"),
         ],
     )
     def test_connection_errors_are_named(self, error: str, problem: str) -> None:
         """Each connection error the exporter reports maps to a plain problem code."""
         probe = _doctor_module._ProbeExporter(
-            "http://127.0.0.1:9/v1/traces", api_key=None, stats=Stats()
+            HttpTransport("http://127.0.0.1:9/v1/traces"), stats=Stats()
         )
         probe.attempts, probe.last_error = 1, error
         result = _doctor_module._explain(Outcome.DROPPED, probe, "http://h/v1/traces", "tcc")
         assert (result.sent, result.accepted, result.problem) == (True, False, problem)
+
+
+class TestGrpc:
+    """Collector mode with ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``."""
+
+    @staticmethod
+    def _env(endpoint: str, **more: str) -> dict[str, str]:
+        return {
+            "TCC_API_KEY": KEY,
+            "TCC_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+            **more,
+        }
+
+    def test_accepted_over_grpc(self) -> None:
+        """The test span goes over gRPC to the collector, with the headers as metadata and
+        without the key; the report names the protocol and where it came from."""
+        with GrpcCollector() as server:
+            env = self._env(server.endpoint, OTEL_EXPORTER_OTLP_HEADERS="x-team=agents")
+            done = _doctor(env, "--json")
+            text = _doctor(env)
+            calls = server.calls
+        out = _json(done)
+        run_id = out["test_span"]["run_id"]
+        assert out == {
+            "config": {
+                **_config(
+                    {
+                        "value": server.endpoint,
+                        "source": "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        "note": "headers: x-team",
+                    },
+                    "dev_ab…",
+                ),
+                "protocol": {"value": "grpc", "source": "OTEL_EXPORTER_OTLP_PROTOCOL"},
+                "exporter": {"value": "otlp", "source": "TCC_EXPORTER"},
+            },
+            "test_span": {
+                "run_id": run_id,
+                "name": NAME,
+                "sent": True,
+                "accepted": True,
+                "problem": None,
+                "status": 0,
+                "attempts": 1,
+                "message": f"{server.endpoint} accepted it (gRPC OK).",
+            },
+            "ok": True,
+            "log": [],
+        }
+        assert done.returncode == 0
+        spans = [
+            (one.name, {kv.key: kv.value.string_value for kv in one.attributes})
+            for one in calls[0].request.resource_spans[0].scope_spans[0].spans
+        ]
+        assert spans == [
+            (
+                NAME,
+                {
+                    "tcc.type": "run",
+                    "tcc.runId": run_id,
+                    "gen_ai.operation.name": "invoke_agent",
+                    "gen_ai.agent.name": "tcc-otel doctor",
+                },
+            )
+        ]
+        assert [call.metadata.get("x-team") for call in calls] == ["agents", "agents"]
+        assert all("authorization" not in call.metadata for call in calls)
+        lines = text.stdout.splitlines()
+        assert [line.split() for line in lines[2:5]] == [
+            [
+                "endpoint",
+                server.endpoint,
+                "from",
+                "OTEL_EXPORTER_OTLP_ENDPOINT;",
+                "headers:",
+                "x-team",
+            ],
+            ["protocol", "grpc", "from", "OTEL_EXPORTER_OTLP_PROTOCOL"],
+            ["exporter", "otlp", "from", "TCC_EXPORTER"],
+        ]
+        assert lines[-1] == f"  {server.endpoint} accepted it (gRPC OK)."
+
+    @pytest.mark.parametrize(
+        ("protocol", "no_grpcio", "refusal"),
+        [
+            (
+                "http/json",
+                False,
+                "OTEL_EXPORTER_OTLP_PROTOCOL=http/json is not supported by tcc_otel; use "
+                "http/protobuf (the default) or grpc.",
+            ),
+            (
+                "grpc",
+                True,
+                "OTEL_EXPORTER_OTLP_PROTOCOL=grpc needs grpcio: pip install 'tcc-otel[grpc]' "
+                "(or set http/protobuf and point the endpoint at the collector's HTTP port, "
+                "usually 4318).",
+            ),
+        ],
+    )
+    def test_protocol_unsupported(
+        self, tmp_path: Path, protocol: str, no_grpcio: bool, refusal: str
+    ) -> None:
+        """http/json, or grpc without grpcio, is reported as ``protocol_unsupported`` with the
+        fix, and nothing is sent: no socket is opened."""
+        env = self._env("http://127.0.0.1:4317", OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+        done = _doctor(env, "--json", no_network=tmp_path, no_grpcio=no_grpcio)
+        out = _json(done)
+        assert out["config"] == {
+            **_config(
+                {"value": "http://127.0.0.1:4317", "source": "OTEL_EXPORTER_OTLP_ENDPOINT"},
+                "dev_ab…",
+            ),
+            "protocol": {
+                "value": protocol,
+                "source": "OTEL_EXPORTER_OTLP_PROTOCOL",
+                "note": "cannot be used, see below",
+            },
+            "exporter": {
+                "value": "none",
+                "source": "TCC_EXPORTER",
+                "note": "'otlp', but the protocol cannot be used: nothing is sent",
+            },
+        }
+        assert out["test_span"] == {
+            "run_id": out["test_span"]["run_id"],
+            "name": NAME,
+            "sent": False,
+            "accepted": False,
+            "problem": "protocol_unsupported",
+            "status": None,
+            "attempts": 0,
+            "message": f"{refusal} Until then tcc_otel sends nothing (never HTTP to what may be "
+            "a gRPC port).",
+        }
+        assert out["log"] == [f"ERROR: {refusal} Nothing will be sent."]
+        assert (done.returncode, done.stderr) == (1, "")
+
+    def test_nothing_listening_is_connection_refused(self) -> None:
+        """A closed gRPC port is reported as connection refused."""
+        endpoint = f"http://127.0.0.1:{closed_port()}"
+        out = _json(_doctor(self._env(endpoint), "--json", "--timeout", "1"))
+        result = out["test_span"]
+        assert (result["sent"], result["problem"], result["status"], result["message"]) == (
+            True,
+            "connection_refused",
+            14,
+            f"connection refused: nothing listens at {endpoint}. Is the receiver (or collector) "
+            "running, and is the port right?",
+        )
+
+    def test_an_http_port_is_not_grpc(self) -> None:
+        """gRPC sent to an OTLP/HTTP receiver is explained as the wrong port or protocol."""
+        with Receiver(port=0) as receiver:
+            out = _json(_doctor(self._env(receiver.url), "--json", "--timeout", "1"))
+        assert (out["test_span"]["problem"], out["test_span"]["message"]) == (
+            "not_grpc",
+            f"{receiver.url} does not speak gRPC: is it the collector's OTLP/HTTP port "
+            "(usually 4318)? Use its gRPC port (usually 4317), or set "
+            "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf.",
+        )
+
+    def test_unauthenticated_points_at_the_headers(self) -> None:
+        """UNAUTHENTICATED is reported with the headers to check, exit 1."""
+        with GrpcCollector(default=Answer("UNAUTHENTICATED")) as server:
+            done = _doctor(self._env(server.endpoint), "--json")
+        out = _json(done)
+        assert out["test_span"] | {"run_id": None} == {
+            "run_id": None,
+            "name": NAME,
+            "sent": True,
+            "accepted": False,
+            "problem": "grpc_unauthenticated",
+            "status": 16,
+            "attempts": 1,
+            "message": f"{server.endpoint} refused the credentials (gRPC UNAUTHENTICATED): "
+            "check the headers in OTEL_EXPORTER_OTLP_HEADERS.",
+        }
+        assert out["log"] == [
+            f"WARNING: {server.endpoint} refused 1 spans with gRPC UNAUTHENTICATED (check the "
+            "headers in OTEL_EXPORTER_OTLP_HEADERS); 1 spans dropped so far"
+        ]
+        assert done.returncode == 1
