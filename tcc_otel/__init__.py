@@ -12,6 +12,7 @@ from typing import Any
 from opentelemetry.trace import TracerProvider
 
 from tcc_otel._client import Client
+from tcc_otel._config import default_base_url
 from tcc_otel._propagation import RemoteRun
 from tcc_otel._propagation import inject as _inject
 from tcc_otel._run import Run
@@ -28,6 +29,8 @@ __all__ = [
     "configure",
     "continue_run",
     "flush",
+    "get_api_key",
+    "get_url",
     "inject",
     "run",
     "shutdown",
@@ -91,6 +94,36 @@ def submit_feedback(run_id: str, score: str | None = None, text: str | None = No
         ValueError: neither score nor text is given, or the text is too long.
     """
     return _client.submit_feedback(run_id, score, text)
+
+
+def get_api_key(api_key: str | None = None) -> str:
+    """The API key tcc_otel sends with, as ``contextcompany.get_api_key``: ``api_key`` when
+    given, else the configured one (``configure(api_key=...)``, else ``TCC_API_KEY``).
+
+    Raises:
+        ValueError: no key is given or configured.
+    """
+    key = api_key or _client.config.api_key
+    if not key:
+        raise ValueError(
+            "get_api_key(): no TCC API key: set TCC_API_KEY, call "
+            "tcc.configure(api_key=...), or pass api_key=..."
+        )
+    return key
+
+
+def get_url(path: str, api_key: str | None = None) -> str:
+    """``path`` appended to the base URL in force, as ``contextcompany.get_url``.
+
+    The base URL is ``configure(base_url=...)``, else ``TCC_BASE_URL``, else TCC's dev host for
+    keys starting ``dev_`` and its production host for others. With ``api_key``, when the base
+    URL in force is the host the configured key picks, the host ``api_key`` picks is used.
+    """
+    config = _client.config
+    base = config.base_url
+    if api_key and base == default_base_url(config.api_key):
+        base = default_base_url(api_key)
+    return base + path
 
 
 def configure(

@@ -12,7 +12,7 @@ import os
 import random
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.sdk.trace import SpanLimits
@@ -28,6 +28,8 @@ from opentelemetry.util import types
 
 from tcc_otel import _attributes as attrs
 from tcc_otel import _wire
+from tcc_otel._encode import report_limits
+from tcc_otel._limits import fit_attributes
 
 if TYPE_CHECKING:
     from tcc_otel._pipeline import ExportPipeline
@@ -42,6 +44,10 @@ class Deferred(Protocol):
     """Supplies the attributes of an ended record when it is encoded (export thread)."""
 
     def _final_attributes(self) -> dict[str, types.AttributeValue]: ...
+
+    def _count_on_export(self, name: str, n: int) -> None:
+        """Add ``n`` to the counter ``name`` of ``stats()`` (export thread)."""
+        ...
 
 
 def new_span_id() -> int:
@@ -209,7 +215,8 @@ class LightSpan(Span):
         return self._attrs.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value
 
     def _encode(self, limits: SpanLimits | None = None) -> bytes:
-        """The span as an OTLP ``Span`` message (export thread)."""
+        """The span as an OTLP ``Span`` message (export thread), within ``limits``: see
+        ``_limits.fit_attributes``; what they cut is counted in the record's ``stats()``."""
         attributes = self._attrs
         deferred = self._deferred
         if deferred is not None:
@@ -217,7 +224,15 @@ class LightSpan(Span):
             self._deferred = None  # record <-> span is a cycle: break it so refcounting frees both
         dropped = 0
         if limits is not None:
-            attributes, dropped = _limited(attributes, limits)
+            max_count = limits.max_span_attributes
+            max_length = limits.max_span_attribute_length
+            fitted = fit_attributes(attributes, max_count, max_length)
+            attributes, dropped = fitted.attributes, fitted.dropped
+            if deferred is not None and (dropped or fitted.truncated):
+                kind = attributes.get(attrs.TCC_TYPE)
+                report_limits(
+                    deferred._count_on_export, fitted, max_count, max_length, kind, provider=False
+                )
         parent = self._parent
         code, message = self._status
         return _wire.span(
@@ -239,28 +254,6 @@ class LightSpan(Span):
 
     def __repr__(self) -> str:
         return f"LightSpan({self._name!r}, span_id={self._span_id:016x})"
-
-
-def _limited(
-    attributes: dict[str, types.AttributeValue], limits: SpanLimits
-) -> tuple[dict[str, types.AttributeValue], int]:
-    """Apply ``OTEL_*`` span limits: value length, then attribute count."""
-    length = limits.max_span_attribute_length
-    if length is not None:
-        attributes = {k: _truncate(v, length) for k, v in attributes.items()}
-    count = limits.max_span_attributes
-    if count is not None and len(attributes) > count:
-        kept = dict(list(attributes.items())[:count])
-        return kept, len(attributes) - count
-    return attributes, 0
-
-
-def _truncate(value: types.AttributeValue, length: int) -> types.AttributeValue:
-    if isinstance(value, str):
-        return value[:length]
-    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
-        return [v[:length] if isinstance(v, str) else v for v in value]
-    return value
 
 
 def _reseed() -> None:

@@ -4,23 +4,38 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
-from tcc_otel._encode import status_text
+from tcc_otel._encode import (
+    Unconvertible,
+    clean_text,
+    raw_text,
+    report_limits,
+    status_text,
+    to_content,
+    warn_dropped,
+    warn_once,
+)
 from tcc_otel._guard import internal_error
 from tcc_otel._light import LightSpan
+from tcc_otel._limits import fit_for_sdk, is_own
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline
 
 R = TypeVar("R", bound="Record")
+Converted = Union[AttributeValue, Unconvertible, None]
+"""A setter's value after conversion: ``None`` changes nothing; ``Unconvertible`` is
+remembered so that ``end()`` can say why a required field is missing."""
 
 
 class Record:
@@ -41,6 +56,7 @@ class Record:
         "_span",
         "_status",
         "_tokens",
+        "_unconverted",
     )
 
     _NAME: ClassVar[str] = "Record"
@@ -54,9 +70,10 @@ class Record:
         self._run_id = run_id
         self._lock = threading.Lock()
         self._ended = False
-        self._status: tuple[StatusCode, str | None] | None = None  # set by Run.status()
+        self._status: tuple[StatusCode, str | None] | None = None  # set by status()
         self._fields: dict[str, AttributeValue] = {}
         self._tokens: list[Any] | None = None  # context tokens of ``with`` blocks, if any
+        self._unconverted: dict[str, Unconvertible] | None = None  # required fields that failed
 
     # --- state -----------------------------------------------------------------------------
 
@@ -84,12 +101,64 @@ class Record:
                 f"set every field before {name}.end() or {name}.error()."
             )
 
-    def _set(self: R, method: str, key: str, value: AttributeValue | None) -> R:
+    def _set(self: R, method: str, key: str, value: Converted) -> R:
         """Store one converted field (``None`` changes nothing) and return ``self``."""
         with self._lock:
             self._require_open(method)
-            if value is not None:
-                self._fields[key] = value
+            self._store(key, value)
+        return self
+
+    def _store(self, key: str, value: Converted) -> None:
+        """Write one converted field; call with the lock held."""
+        if value is None:
+            return
+        if isinstance(value, Unconvertible):
+            if key in self._REQUIRED:
+                if self._unconverted is None:
+                    self._unconverted = {}
+                self._unconverted[key] = value
+            return
+        self._fields[key] = value
+        if self._unconverted:
+            self._unconverted.pop(key, None)
+
+    def _text(self, value: Any, method: str) -> str | Unconvertible | None:
+        """A text field (not content): ``str`` as is, ``list``/``dict`` as JSON, else
+        ``str()``, cleaned. Call without the lock."""
+        if value is None:
+            return None
+        text = raw_text(value, method)
+        return text if isinstance(text, Unconvertible) else clean_text(text)
+
+    def _content(
+        self, value: Any, method: str, *, as_json: bool = False
+    ) -> str | Unconvertible | None:
+        """A content value within this client's caps (see ``to_content``). Call without the
+        lock: a big value takes time."""
+        config = self._client.config
+        return to_content(
+            value,
+            method,
+            as_json=as_json,
+            max_bytes=config.max_content_bytes,
+            max_data_url_bytes=config.max_data_url_bytes,
+            count=self._client.stats.note,
+        )
+
+    def status(self: R, code: Any, message: Any = None) -> R:
+        """Set the status: ``0`` success, ``2`` error with ``message`` (redacted). ``end()``
+        still needs the required fields; another code is warned about and ignored."""
+        if code is None:
+            return self._set("status", "", None)
+        if type(code) is not int or code not in (0, 2):
+            warn_dropped(
+                f"{self._NAME}.status()", "the code must be 0 (success) or 2 (error)", code
+            )
+            return self._set("status", "", None)
+        text = None if message is None else status_text(message)
+        with self._lock:
+            self._require_open("status")
+            self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
         return self
 
     # --- ending ----------------------------------------------------------------------------
@@ -123,13 +192,22 @@ class Record:
         self._finish(message, attrs.ERROR_TYPE_OTHER)
 
     def _check_complete(self) -> None:
-        missing = [call for key, call in self._REQUIRED.items() if key not in self._fields]
-        if missing:
-            name = self._NAME
-            raise ValueError(
-                f"{name}.end() needs {' and '.join(missing)} first "
-                f"(or call {name}.error() to end it as failed)."
-            )
+        missing = [(key, call) for key, call in self._REQUIRED.items() if key not in self._fields]
+        if not missing:
+            return
+        name = self._NAME
+        for key, call in missing:
+            failed = (self._unconverted or {}).get(key)
+            if failed is not None:
+                raise ValueError(
+                    f"{name}.end() needs {call} first: the value given to it, of type "
+                    f"{failed.type_name}, could not be converted to text ({failed.error}), so "
+                    f"it was left out. Pass a str, or call {name}.error() to end it as failed."
+                )
+        raise ValueError(
+            f"{name}.end() needs {' and '.join(call for _, call in missing)} first "
+            f"(or call {name}.error() to end it as failed)."
+        )
 
     def _finish(self, error_message: str | None, error_type: str | None) -> None:
         """Write name, status and attributes onto the span and end it. Never raises.
@@ -151,7 +229,7 @@ class Record:
             if isinstance(span, LightSpan):
                 span.defer(self)
             else:
-                span.set_attributes(self._final_attributes())
+                self._write_within_limits(span)
             span.update_name(self._span_name())
         except Exception:
             internal_error(f"{self._NAME}.end")
@@ -160,6 +238,42 @@ class Record:
             self._after_end()
         except Exception:
             internal_error(f"{self._NAME}.end")
+
+    def _write_within_limits(self, span: Span) -> None:
+        """Provider mode: write the attributes so that the SDK span's own limits keep ours
+        (see ``_limits.fit_for_sdk``); count what was cut with ``Stats.note`` (caller thread)
+        and add it to the span's dropped-attributes count."""
+        limits = getattr(span, "_limits", None)  # the SDK span enforces its provider's limits
+        max_count = _limit(limits, "max_span_attributes")
+        max_length = _limit(limits, "max_span_attribute_length")
+        present = _attributes_of(span)
+        fitted = fit_for_sdk(present, self._final_attributes(), max_count, max_length)
+        evicted = 0
+        if max_count is not None and len(present) + len(fitted.attributes) > max_count:
+            keys = len(set(present).union(fitted.attributes))
+            span.set_attributes(fitted.attributes)
+            evicted = keys - len(_attributes_of(span))  # what the SDK evicted for good
+        else:
+            span.set_attributes(fitted.attributes)
+        if fitted.dropped:
+            bounded = getattr(span, "_attributes", None)
+            if isinstance(bounded, BoundedAttributes):
+                bounded.dropped += fitted.dropped  # the SDK's count; it has no public setter
+        if fitted.dropped or fitted.truncated or evicted:
+            report_limits(
+                self._client.stats.note,
+                fitted._replace(over_count=fitted.over_count + evicted),
+                max_count,
+                max_length,
+                self._NAME,
+                provider=True,
+            )
+        if max_count is not None and len(fitted.attributes) > max_count:
+            _warn_if_ours_evicted(fitted.attributes, max_count, self._NAME)
+
+    def _count_on_export(self, name: str, n: int) -> None:
+        """Add ``n`` to the counter ``name`` of ``stats()`` (export thread, default mode)."""
+        self._client.stats.add(name, n)
 
     def _final_attributes(self) -> dict[str, AttributeValue]:
         """The attributes written at end, without content when capture is off."""
@@ -240,6 +354,37 @@ class Record:
         else:  # KeyboardInterrupt, SystemExit, GeneratorExit, CancelledError
             message = type(exc).__name__
         self._finish(message, type(exc).__name__)
+
+
+def _limit(limits: object, name: str) -> int | None:
+    """One limit of an SDK ``SpanLimits`` (``None``: no limit, or not an SDK span)."""
+    value = getattr(limits, name, None)
+    return value if isinstance(value, int) and value >= 0 else None
+
+
+def _warn_if_ours_evicted(
+    written: Mapping[str, AttributeValue], max_count: int, record: str
+) -> None:
+    """Warn once when the user's provider keeps fewer attributes than tcc_otel's own."""
+    own = sum(1 for key in written if is_own(key))
+    if own > max_count:
+        warn_once(
+            "provider count limit",
+            "the TracerProvider given to configure() keeps %d attributes per span, fewer than "
+            "the %d tcc_otel writes on this %s span, so it dropped some of them; raise "
+            "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT (or max_span_attributes of its SpanLimits) to at "
+            "least %d (warned once)",
+            max_count,
+            own,
+            record,
+            own,
+        )
+
+
+def _attributes_of(span: Span) -> Mapping[str, AttributeValue]:
+    """The attributes an SDK span holds now (empty for other spans)."""
+    found = getattr(span, "attributes", None)
+    return found if isinstance(found, Mapping) else {}
 
 
 def messages_json(role: str, content: str, finish_reason: str | None = None) -> str:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from opentelemetry.trace import Span, StatusCode
+from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
 from tcc_otel import _cost as cost
-from tcc_otel._encode import clean_text, status_text, to_metadata_value, to_text, warn_dropped
+from tcc_otel._encode import clean_text, to_metadata_value, warn_dropped
 from tcc_otel._record import Record, messages_json, parts_json
 
 if TYPE_CHECKING:
@@ -35,20 +35,17 @@ class Run(Record):
 
     def prompt(self, user_prompt: Any, system_prompt: Any = None) -> Run:
         """Record the user's prompt (required before ``end()``) and the system prompt."""
-        user = None if user_prompt is None else to_text(user_prompt, "Run.prompt()")
-        system = None if system_prompt is None else to_text(system_prompt, "Run.prompt()")
+        user = self._content(user_prompt, "Run.prompt()")
+        system = self._content(system_prompt, "Run.prompt()")
         with self._lock:
             self._require_open("prompt")
-            if user is not None:
-                self._fields[attrs.RUN_USER_PROMPT] = user
-            if system is not None:
-                self._fields[attrs.RUN_SYSTEM_PROMPT] = system
+            self._store(attrs.RUN_USER_PROMPT, user)
+            self._store(attrs.RUN_SYSTEM_PROMPT, system)
         return self
 
     def response(self, text: Any) -> Run:
         """Record the run's final answer."""
-        value = None if text is None else to_text(text, "Run.response()")
-        return self._set("response", attrs.RUN_RESPONSE, value)
+        return self._set("response", attrs.RUN_RESPONSE, self._content(text, "Run.response()"))
 
     def metadata(self, data: Mapping[str, Any] | None = None, **more: Any) -> Run:
         """Merge metadata from a dict and/or keywords; values must be str, int, float or bool.
@@ -75,19 +72,6 @@ class Run(Record):
         with self._lock:
             self._require_open("metadata")
             self._fields.update(items)
-        return self
-
-    def status(self, code: Any, message: Any = None) -> Run:
-        """Set the run's status: ``0`` success, ``2`` error (with a redacted ``message``)."""
-        if code is None:
-            return self._set("status", "", None)
-        if type(code) is not int or code not in (0, 2):
-            warn_dropped("Run.status()", "the code must be 0 (success) or 2 (error)", code)
-            return self._set("status", "", None)
-        text = None if message is None else status_text(message)
-        with self._lock:
-            self._require_open("status")
-            self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
         return self
 
     def step(self, step_id: str | None = None) -> Step:

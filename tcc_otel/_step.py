@@ -9,7 +9,7 @@ from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
 from tcc_otel import _cost as cost
-from tcc_otel._encode import to_cost, to_count, to_json_text, to_text
+from tcc_otel._encode import to_cost, to_count
 from tcc_otel._record import Record, messages_json
 
 if TYPE_CHECKING:
@@ -49,22 +49,21 @@ class Step(Record):
 
     def prompt(self, text: Any) -> Step:
         """Record the prompt sent to the LLM; required before ``end()``."""
-        return self._set("prompt", attrs.STEP_PROMPT, _text(text, "Step.prompt()"))
+        return self._set("prompt", attrs.STEP_PROMPT, self._content(text, "Step.prompt()"))
 
     def response(self, text: Any) -> Step:
         """Record the LLM's response; required before ``end()``."""
-        return self._set("response", attrs.STEP_RESPONSE, _text(text, "Step.response()"))
+        value = self._content(text, "Step.response()")
+        return self._set("response", attrs.STEP_RESPONSE, value)
 
     def model(self, requested: Any = None, used: Any = None) -> Step:
         """Record the model asked for and the one that answered. ``None`` leaves a field unset."""
-        req = _text(requested, "Step.model()")
-        use = _text(used, "Step.model()")
+        req = self._text(requested, "Step.model()")
+        use = self._text(used, "Step.model()")
         with self._lock:
             self._require_open("model")
-            if req is not None:
-                self._fields[attrs.STEP_MODEL_REQUESTED] = req
-            if use is not None:
-                self._fields[attrs.STEP_MODEL_USED] = use
+            self._store(attrs.STEP_MODEL_REQUESTED, req)
+            self._store(attrs.STEP_MODEL_USED, use)
         return self
 
     def tokens(
@@ -95,15 +94,12 @@ class Step(Record):
 
     def finish_reason(self, reason: Any) -> Step:
         """Record why the LLM stopped (``"stop"``, ``"tool_call"``, ...)."""
-        return self._set(
-            "finish_reason", attrs.STEP_FINISH_REASON, _text(reason, "Step.finish_reason()")
-        )
+        value = self._text(reason, "Step.finish_reason()")
+        return self._set("finish_reason", attrs.STEP_FINISH_REASON, value)
 
     def tool_definitions(self, definitions: Any) -> Step:
         """Record the tools offered to the LLM: a JSON string, or a list/dict serialised to JSON."""
-        value = (
-            None if definitions is None else to_json_text(definitions, "Step.tool_definitions()")
-        )
+        value = self._content(definitions, "Step.tool_definitions()", as_json=True)
         return self._set("tool_definitions", attrs.STEP_TOOL_DEFINITIONS, value)
 
     def tool_call(self, tool_name: Any = None, tool_call_id: str | None = None) -> ToolCall:
@@ -202,7 +198,3 @@ class Step(Record):
             return None
         uncached, cached, completion = (count or 0 for count in counts)
         return cost.estimate(str(model), uncached, cached, completion)
-
-
-def _text(value: Any, method: str) -> str | None:
-    return None if value is None else to_text(value, method)

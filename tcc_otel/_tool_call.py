@@ -8,7 +8,6 @@ from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel import _attributes as attrs
-from tcc_otel._encode import to_json_text, to_text
 from tcc_otel._record import Record
 
 if TYPE_CHECKING:
@@ -37,17 +36,16 @@ class ToolCall(Record):
 
     def name(self, name: Any) -> ToolCall:
         """Record the tool's name; required before ``end()``."""
-        value = None if name is None else to_text(name, "ToolCall.name()")
-        return self._set("name", attrs.TOOL_CALL_NAME, value)
+        return self._set("name", attrs.TOOL_CALL_NAME, self._text(name, "ToolCall.name()"))
 
     def args(self, args: Any) -> ToolCall:
         """Record the arguments: a string as is, any other JSON-serialisable value as JSON."""
-        value = None if args is None else to_json_text(args, "ToolCall.args()")
+        value = self._content(args, "ToolCall.args()", as_json=True)
         return self._set("args", attrs.TOOL_CALL_ARGS, value)
 
     def result(self, result: Any) -> ToolCall:
         """Record what the tool returned: a string as is, any other value as JSON."""
-        value = None if result is None else to_json_text(result, "ToolCall.result()")
+        value = self._content(result, "ToolCall.result()", as_json=True)
         return self._set("result", attrs.TOOL_CALL_RESULT, value)
 
     def _attributes(self) -> dict[str, AttributeValue]:

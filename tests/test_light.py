@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import tcc_otel as tcc
-from tcc_otel._light import LightSpan, _limited, new_uuid
+from tcc_otel._light import LightSpan, new_uuid
+from tcc_otel._limits import fit_attributes
 from tcc_otel._local._receiver import ReceivedSpan, Receiver
 
 Shape = tuple[str, str, str, str, Optional[str], dict[str, Any], list[tuple[str, dict[str, Any]]]]
@@ -151,7 +152,10 @@ class TestSpanApi:
         span = self.sink_less(a="x" * 10, b=["yyyy"], c=3)
         span.end()
         limits = SpanLimits(max_span_attribute_length=2, max_span_attributes=2)
-        assert _limited(span._attrs, limits) == ({"a": "xx", "b": ["yy"]}, 1)
+        fitted = fit_attributes(
+            span._attrs, limits.max_span_attributes, limits.max_span_attribute_length
+        )
+        assert (fitted.attributes, fitted.dropped) == ({"a": "xx", "b": ["yy"]}, 1)
 
 
 class TestIds:

@@ -16,14 +16,21 @@ def chained() -> str:
     r.metadata({"tcc.agent": "weather"}, plan="pro").status(0)
     s: tcc.Step = r.step().prompt("p").response("r").model(requested="gpt-4o", used="gpt-4o-1")
     s.tokens(prompt_uncached=10, prompt_cached=2, completion=5).cost(0.001).finish_reason("stop")
-    s.tool_definitions([{"name": "get_weather"}]).end()
+    s.tool_definitions([{"name": "get_weather"}]).status(0).end()
     t: tcc.ToolCall = r.tool_call("get_weather").args({"city": "London"}).result("15C")
-    t.end()
+    t.status(2, "tool failed").end()
     tcc.step(run_id=r.run_id).error("timeout")
     tcc.tool_call(r.run_id, tool_name="search").error()
     r.response("15C").end()
     accepted: bool = tcc.submit_feedback(r.run_id, score="thumbs_up")
     return f"{r.run_id} {accepted}"
+
+
+def config_helpers() -> str:
+    key: str = tcc.get_api_key()
+    other: str = tcc.get_api_key(api_key="dev_key")
+    url: str = tcc.get_url("/v1/feedback")
+    return url + tcc.get_url("/v1/custom", api_key=other) + key
 
 
 def managed() -> None:
