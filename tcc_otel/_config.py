@@ -67,7 +67,9 @@ class Config:
     """``TCC_SPOOL_DIR``: keep unsent batches on disk there, across crashes and restarts."""
     otlp_endpoint: str
     """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, else
-    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``, else ``http://localhost:4318/v1/traces``."""
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``, else ``http://localhost:4318/v1/traces``;
+    over gRPC the collector's address as given (no path added), default
+    ``http://localhost:4317``."""
     otlp_headers: dict[str, str]
     """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``, else
     ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value,...``, values URL-encoded)."""

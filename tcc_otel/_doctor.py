@@ -30,6 +30,7 @@ from tcc_otel._grpc import GrpcTransport
 from tcc_otel._http import HttpTransport
 from tcc_otel._redact import redact_text, redact_url
 from tcc_otel._reply import Reply, Transport
+from tcc_otel._spool import inventory
 from tcc_otel._stats import Stats
 from tcc_otel._version import __version__
 from tcc_otel._wire import origin, span
@@ -43,7 +44,6 @@ _PREFIX_CHARS = 6  # never show more of the key than this
 _MIN_KEY_FOR_PREFIX = 10  # a shorter key shows no prefix at all
 _OTLP_INTERNAL = 1
 _STATUS_OK = 1
-_SPOOL_SUFFIX = ".otlp.gz"
 _PROTOCOL_VARS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
@@ -314,19 +314,11 @@ def _service_name() -> Setting:
 
 
 def _pending_spans(directory: str | None) -> int | None:
-    """Spans waiting in every spool file of ``directory`` (``None`` without a spool)."""
+    """Spans waiting in every spool file of ``directory``, for any destination (``None``
+    without a spool)."""
     if directory is None:
         return None
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return 0
-    total = 0
-    for name in names:
-        parts = name[: -len(_SPOOL_SUFFIX)].split("-") if name.endswith(_SPOOL_SUFFIX) else []
-        if len(parts) == 4 and parts[3].isdigit():
-            total += int(parts[3])
-    return total
+    return sum(found.spans for folder in inventory(directory) for found in folder.files)
 
 
 def _show(value: Any) -> str:

@@ -91,8 +91,8 @@ class TestAccepted:
     def test_live_receiver_gets_exactly_the_doctor_span(self, tmp_path: Path) -> None:
         """A loopback receiver accepts the one test span; the report says so and exits 0."""
         spool = tmp_path / "spool"
-        spool.mkdir()
-        (spool / "1700000000000000000-4242-0-3.otlp.gz").write_bytes(b"")
+        (spool / "0123456789abcdef").mkdir(parents=True)  # one destination's folder
+        (spool / "0123456789abcdef" / "1700000000000000000-4242-b1.0-3.otlp.gz").write_bytes(b"")
         with Receiver(port=0) as receiver:
             done = _doctor(
                 {
