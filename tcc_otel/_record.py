@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Mapping
 from types import TracebackType
@@ -33,6 +34,20 @@ if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline
 
 R = TypeVar("R", bound="Record")
+
+_lock = threading.Lock()
+"""Guards the fields and the ended flag of every record. Its critical sections are a few dict
+writes, so one lock for all records costs less than one each, and a forked child renews it
+whatever thread of the parent held it."""
+
+
+def _renew_lock() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_lock)
 Converted = Union[AttributeValue, Unconvertible, None]
 """A setter's value after conversion: ``None`` changes nothing; ``Unconvertible`` is
 remembered so that ``end()`` can say why a required field is missing."""
@@ -50,7 +65,6 @@ class Record:
         "_client",
         "_ended",
         "_fields",
-        "_lock",
         "_pipeline",
         "_run_id",
         "_span",
@@ -68,7 +82,6 @@ class Record:
         self._pipeline = pipeline
         self._span = span
         self._run_id = run_id
-        self._lock = threading.Lock()
         self._ended = False
         self._status: tuple[StatusCode, str | None] | None = None  # set by status()
         self._fields: dict[str, AttributeValue] = {}
@@ -76,6 +89,11 @@ class Record:
         self._unconverted: dict[str, Unconvertible] | None = None  # required fields that failed
 
     # --- state -----------------------------------------------------------------------------
+
+    @property
+    def _lock(self) -> threading.Lock:
+        """The records' lock (one for all, renewed in a forked child)."""
+        return _lock
 
     @property
     def run_id(self) -> str:
