@@ -37,7 +37,7 @@ from tcc_otel._pipeline import ExportPipeline, Limits
 from tcc_otel._process import SigtermHook, on_fork_child, register_worker_exit
 from tcc_otel._processor import BackgroundProcessor
 from tcc_otel._run import Run
-from tcc_otel._spool import Spool
+from tcc_otel._spool import Spool, any_adoptable
 from tcc_otel._stats import Stats
 from tcc_otel._step import Step
 from tcc_otel._tool_call import ToolCall
@@ -113,6 +113,7 @@ class Client:
         self._ended_routes: OrderedDict[str, Route] = OrderedDict()
         self._shut_down = False
         self._closing: list[ExportPipeline] = []  # what the shutdown in progress delivers
+        self._recovering: list[Pipeline] = []  # sending a spool at import, before configuration
         self._global_seen: object = None  # the global provider last checked for our processor
         self._atexit_registered = False
         self._hooked_pid = 0  # the process whose worker-exit hooks are in place
@@ -147,6 +148,7 @@ class Client:
             self._config = config
             self._default = None
             self._per_run = {}
+            self._recovering = []
             self._shut_down = False
             self._closing = []
             self._global_seen = None
@@ -294,7 +296,7 @@ class Client:
             limits=Limits(max_spans=config.max_queue_spans, max_queue_bytes=config.max_queue_bytes),
             spool=None if config.spool_dir is None else Spool(config.spool_dir, url, key),
             is_local_run=self.is_local_run,
-            on_start=self._exporting,
+            on_start=lambda: self._exporting(config),
         )
         sink.recover()
         return sink
@@ -314,9 +316,10 @@ class Client:
             pipeline.processor = BackgroundProcessor(pipeline.sink, route_of=self.route_of)
             add(pipeline.processor)
 
-    def _exporting(self) -> None:
-        """A pipeline starts its threads: make sure this process delivers at exit, whichever
-        way it ends, and on SIGTERM. Called on the thread that first hands over a span."""
+    def _exporting(self, config: Config) -> None:
+        """A pipeline of ``config`` starts its threads: make sure this process delivers at
+        exit, whichever way it ends, and on SIGTERM. Called on the thread that first hands over
+        a span (or that recovers a spool)."""
         pid = os.getpid()
         if self._hooked_pid != pid:  # once per process: a forked child hooks in again
             self._hooked_pid = pid
@@ -324,7 +327,7 @@ class Client:
                 atexit.register(self._at_exit)
                 self._atexit_registered = True
             register_worker_exit(self._at_exit)
-        if self.config.handle_sigterm:
+        if config.handle_sigterm:
             self._sigterm.install()
         else:
             self._sigterm.settled = True  # nothing to install
@@ -343,13 +346,21 @@ class Client:
         """With ``TCC_SPOOL_DIR`` set, send what processes that are gone left there now, without
         waiting for a first run (called at import; not in the ``tcc-otel`` command, whose
         ``spool`` shows the spool without sending it)."""
-        if _our_command():
-            return
-        if os.environ.get("TCC_SPOOL_DIR", "").strip() and self._default is None:
-            try:
-                self.pipeline()
-            except Exception:
-                internal_error("recovering the spool")
+        root = os.environ.get("TCC_SPOOL_DIR", "").strip()
+        if not root or _our_command() or not any_adoptable(root):
+            return  # the common case costs a directory listing
+        try:
+            # The configuration is read now but not kept: an application may still set its
+            # environment (load_dotenv()) before its first run.
+            config = resolve()
+            url, key = config.destination
+            if config.sdk_disabled or config.exporter == "none" or not (key or is_loopback(url)):
+                return  # nothing to send with yet; the first run's pipeline recovers
+            pipeline = self._build(config, None, None)
+            with self._lock:
+                self._recovering.append(pipeline)
+        except Exception:
+            internal_error("recovering the spool")
 
     def is_local_run(self, run_id: str) -> bool:
         """Whether ``run_id`` is a run of this process (open, or ended not long ago)."""
@@ -365,7 +376,7 @@ class Client:
     def _pipelines(self) -> list[Pipeline]:
         with self._lock:
             found = [] if self._default is None else [self._default]
-            return found + list(self._per_run.values())
+            return found + list(self._per_run.values()) + self._recovering
 
     # --- records ----------------------------------------------------------------------------
 
@@ -382,7 +393,7 @@ class Client:
         if pipeline.light and trace.get_tracer_provider() is not self._global_seen:
             self._follow_global_provider()
         if not self._sigterm.settled and self._hooked_pid:  # export began off the main thread
-            self._exporting()
+            self._exporting(self.config)
         rid = _new_id() if run_id is None else to_id(run_id)
         initial: dict[str, AttributeValue] = {
             attrs.TCC_TYPE: attrs.SpanKind.RUN.value,
@@ -547,6 +558,7 @@ class Client:
                 self._closing = [p.sink for p in pipelines if p.sink is not None]
                 self._default = Pipeline(trace.NoOpTracer())
                 self._per_run = {}
+                self._recovering = []
                 closing = None
         if closing is not None:
             for sink in closing:

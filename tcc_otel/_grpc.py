@@ -1,7 +1,7 @@
 """OTLP/gRPC transport: one unary ``TraceService/Export`` call with a batch's protobuf body.
 
-Only this module imports ``grpc`` (the ``tcc-otel[grpc]`` extra), and only when a batch is
-first sent, so importing tcc_otel never loads it.
+Only this module imports ``grpc`` (the ``tcc-otel[grpc]`` extra), and only when a transport is
+made (collector mode over gRPC), so importing tcc_otel never loads it.
 
 After ``fork()`` the child never touches the parent's channel, not even to close it: a call on
 it writes into the connection the parent still uses. The child opens a channel of its own,
@@ -88,6 +88,17 @@ class GrpcTransport:
         self._call: Any = None
         self._pid = os.getpid()
         self._warned_fork = False
+        # Imported here, on the thread that configures, not lazily on the sender thread: an
+        # import in progress there would leave its module lock held in a child forked meanwhile.
+        self._grpc: Any = None
+        self._import_error = ""
+        try:
+            import grpc  # type: ignore[import-untyped]
+
+            self._grpc = grpc
+        except Exception as exc:  # a broken install: each send says so
+            logger.debug("grpc could not be imported", exc_info=True)
+            self._import_error = type(exc).__name__
 
     def send(self, batch: Batch, timeout: float) -> Reply:
         """One ``Export`` call with ``batch``'s body, bounded by ``timeout`` seconds."""
@@ -95,9 +106,11 @@ class GrpcTransport:
             self.forget()  # a fork the exporter was not told about
         if _fork_blocked():
             return Reply(Verdict.REJECT, "grpc_fork_unsupported", _FORK_WHY, hint=_FORK_HINT)
+        grpc = self._grpc
+        if grpc is None:
+            why = f"gRPC client error ({self._import_error})"
+            return Reply(Verdict.REJECT, "grpc_client_error", why)
         try:
-            import grpc  # type: ignore[import-untyped]
-
             future = self._callable(grpc).future(
                 batch.body(),
                 timeout=timeout,

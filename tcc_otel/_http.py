@@ -1,8 +1,14 @@
-"""OTLP/HTTP transport: one ``POST`` of a batch's protobuf body on a keep-alive connection."""
+"""OTLP/HTTP transport: one ``POST`` of a batch's protobuf body on a keep-alive connection.
+
+Everything the sender thread needs is imported with this module: an import that thread started
+lazily (``encodings.idna``, on the first connect) would leave its module lock held in a process
+forked meanwhile, and the child's sender would wait on it forever.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import encodings.idna  # noqa: F401 -- imported by the first connect otherwise: see below
 import http.client
 import time
 from urllib.parse import urlsplit

@@ -25,7 +25,7 @@ from tcc_otel import _attributes as attrs
 from tcc_otel._batch import Batch
 from tcc_otel._exporter import Exporter, Outcome
 from tcc_otel._log import RateLimitedLog, logger
-from tcc_otel._process import on_fork_child
+from tcc_otel._process import background_thread, on_fork_child
 from tcc_otel._spool import Spool
 from tcc_otel._stats import Stats
 from tcc_otel._wire import Origin, sdk_origin, sdk_span
@@ -303,10 +303,8 @@ class ExportPipeline:
         if self._batcher is not None:
             return
         self._on_start()
-        self._batcher = threading.Thread(
-            target=self._batch_loop, name="tcc_otel-batch", daemon=True
-        )
-        self._sender = threading.Thread(target=self._send_loop, name="tcc_otel-send", daemon=True)
+        self._batcher = background_thread(self._batch_loop, "tcc_otel-batch")
+        self._sender = background_thread(self._send_loop, "tcc_otel-send")
         self._batcher.start()
         self._sender.start()
 

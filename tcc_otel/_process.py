@@ -52,6 +52,23 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_run_fork_children)
 
 
+def background_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread of tcc_otel's (not started) that never takes SIGTERM.
+
+    Linux delivers a process's signal to any thread that does not block it. Python runs
+    handlers on the main thread only, and only a signal delivered to the main thread
+    interrupts a blocking call there; so with SIGTERM blocked in our threads, a handler
+    (ours or the application's) runs even when the main thread waits in a lock or a read.
+    """
+
+    def run() -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        target()
+
+    return threading.Thread(target=run, name=name, daemon=True)
+
+
 def register_worker_exit(shutdown: Callable[[], None]) -> None:
     """Run ``shutdown`` when a worker process ends through ``os._exit`` (``atexit`` covers a
     normal exit): call once per process, again in a forked child, where multiprocessing has

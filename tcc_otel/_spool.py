@@ -89,6 +89,11 @@ def adoptable(found: SpoolFile) -> bool:
     return not alive(found.pid)
 
 
+def any_adoptable(root: str) -> bool:
+    """Whether any destination folder under ``root`` holds a file this process may adopt."""
+    return any(adoptable(found) for folder in inventory(root) for found in folder.files)
+
+
 class Spool:
     """One destination's folder of batches; used by one pipeline's threads."""
 

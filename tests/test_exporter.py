@@ -4,6 +4,8 @@ keep-alive."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -351,3 +353,17 @@ class TestDeadline:
             result = exporter.export(make_spans(2))
         assert (result, server.requests) == (SpanExportResult.FAILURE, [])
         assert stats.snapshot() == counters(dropped={"deadline": 2})
+
+
+class TestImports:
+    """What the sender thread uses is imported with tcc_otel, never lazily on that thread: an
+    import in progress there at fork() would leave its lock held in the child."""
+
+    def test_idna_codec_loaded_at_import(self) -> None:
+        """The codec the first connect needs (``encodings.idna``) is loaded by importing
+        tcc_otel."""
+        code = "import sys, tcc_otel; sys.exit(0 if 'encodings.idna' in sys.modules else 3)"
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=HANG_GUARD
+        )
+        assert (done.returncode, done.stderr) == (0, "")

@@ -484,8 +484,8 @@ class TestTransport:
         assert server.accepted_ids() == [(f"{1:032x}", f"{2:016x}")]
 
     def test_a_broken_grpcio_drops_without_raising(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """If grpc cannot be imported when a batch is sent, the batch is refused with the
-        error named; nothing is raised."""
+        """If grpc cannot be imported, each batch is refused with the error named; nothing is
+        raised."""
         monkeypatch.setitem(sys.modules, "grpc", None)
         reply = GrpcTransport("http://127.0.0.1:4317").send(one_span_batch(), HANG_GUARD)
         assert reply == Reply(
@@ -493,11 +493,13 @@ class TestTransport:
         )
 
     def test_importing_tcc_otel_does_not_import_grpc(self) -> None:
-        """grpc is loaded only when a batch is first sent over gRPC."""
+        """grpc is loaded only when a gRPC transport is made (collector mode over gRPC), on the
+        thread that configures, never by importing tcc_otel."""
         code = (
             "import sys, tcc_otel, tcc_otel._grpc, tcc_otel._doctor, tcc_otel._client;"
+            "before = 'grpc' in sys.modules;"
             "tcc_otel._grpc.GrpcTransport('http://127.0.0.1:4317');"
-            "sys.exit(3 if 'grpc' in sys.modules else 0)"
+            "sys.exit(3 if before or 'grpc' not in sys.modules else 0)"
         )
         done = subprocess.run(
             [sys.executable, "-c", code],

@@ -12,7 +12,7 @@ from types import FrameType
 
 import pytest
 
-from tcc_otel._process import SigtermHook, on_fork_child
+from tcc_otel._process import SigtermHook, background_thread, on_fork_child
 
 
 @pytest.fixture
@@ -122,3 +122,22 @@ class TestSigtermHook:
         signal.signal(signal.SIGTERM, hook._handle)
         hook.uninstall()
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+class TestBackgroundThread:
+    """tcc_otel's threads never take SIGTERM, so it reaches the main thread's handler."""
+
+    def test_sigterm_blocked_in_the_thread(self) -> None:
+        """Inside a thread made by ``background_thread`` SIGTERM is blocked; the thread that
+        made it keeps its own mask."""
+        seen: list[set[int]] = []
+        thread = background_thread(lambda: seen.append(current_mask()), "tcc_otel-test")
+        thread.start()
+        thread.join()
+        assert (thread.daemon, signal.SIGTERM in seen[0]) == (True, True)
+        assert signal.SIGTERM not in current_mask()
+
+
+def current_mask() -> set[int]:
+    """The calling thread's blocked signals, as numbers."""
+    return {int(number) for number in signal.pthread_sigmask(signal.SIG_BLOCK, [])}

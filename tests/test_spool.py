@@ -37,6 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
+from tcc_otel._local._receiver import Receiver
 
 AGENT = Path(__file__).parent / "scripts" / "spool_agent.py"
 KEY = "test-key-123"
@@ -409,3 +410,46 @@ class TestDestinations:
             assert tcc.flush(HANG_GUARD)
             assert endpoint.accepted_ids() == sorted(ended)
             assert spool_files(spool) == []
+
+
+class TestRecoveryAtImport:
+    """Importing tcc_otel sends what the spool holds, and still reads the configuration at
+    first use."""
+
+    def test_configuration_read_after_import(self, spool: Path, endpoint: FlakyReceiver) -> None:
+        """A process whose environment at import points at the spool's destination sends the
+        spooled spans there; a TCC_BASE_URL it sets after the import (as load_dotenv() would)
+        still decides where its own runs go."""
+        with fresh_client():
+            tcc.configure(
+                base_url=endpoint.url, api_key=KEY, spool_dir=str(spool), shutdown_timeout=0.5
+            )
+            spooled = record_run()
+            tcc.shutdown()
+        endpoint.come_back()
+        code = (
+            "import os, sys, tcc_otel as tcc\n"
+            "os.environ['TCC_BASE_URL'] = sys.argv[1]\n"
+            "with tcc.run(run_id='after-import') as r:\n"
+            "    r.prompt('hello')\n"
+            "sys.exit(0 if tcc.flush(10) else 3)\n"
+        )
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("TCC_", "OTEL_"))}
+        with Receiver("127.0.0.1", 0) as later:
+            done = subprocess.run(
+                [sys.executable, "-c", code, later.url],
+                env={
+                    **clean,
+                    "TCC_BASE_URL": endpoint.url,
+                    "TCC_API_KEY": KEY,
+                    "TCC_SPOOL_DIR": str(spool),
+                },
+                capture_output=True,
+                text=True,
+                timeout=HANG_GUARD,
+                check=False,
+            )
+            assert (done.returncode, done.stderr) == (0, "")
+            assert [span.attributes["tcc.runId"] for span in later.spans] == ["after-import"]
+        assert endpoint.accepted_ids() == sorted(spooled)
+        assert spool_files(spool) == []
