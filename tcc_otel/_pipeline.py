@@ -14,6 +14,7 @@ second of what ended.
 from __future__ import annotations
 
 import collections
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -146,12 +147,12 @@ class ExportPipeline:
         # Reentrant: a SIGTERM handler on the main thread may shut down while that thread is
         # inside flush() holding it.
         self._lock = threading.RLock()
-        self._wake = threading.Event()  # batcher: something to do now
+        self._wake = Wake()  # batcher: something to do now
         self._send_ready = threading.Condition(self._lock)  # sender: a batch or a marker
         self._outbox: collections.deque[Batch | _Marker] = collections.deque()
         self._outbox_bytes = 0
         self._held = 0  # spans taken from the inbox and not yet delivered or dropped
-        self._flushes: list[threading.Event] = []
+        self._flushes: list[Wake] = []
         self._urgent = 0  # flushes or a shutdown in progress: the batcher stops yielding
         self._closed = False
         self._batcher: threading.Thread | None = None
@@ -220,7 +221,7 @@ class ExportPipeline:
     def flush(self, timeout: float) -> bool:
         """Send everything submitted so far, open runs' children included; ``True`` if all of
         it was handled (delivered, or dropped and counted) within ``timeout`` seconds."""
-        done = threading.Event()
+        done = Wake()
         with self._lock:
             if self._batcher is None and not self._inbox:
                 return True
@@ -325,7 +326,6 @@ class ExportPipeline:
     def _batch_loop(self) -> None:
         while True:
             self._wake.wait(self._next_timeout())
-            self._wake.clear()
             self._drain()
             with self._lock:
                 flushes, self._flushes = self._flushes, []
@@ -594,12 +594,43 @@ class ExportPipeline:
             self._spool.after_fork()
 
 
+class Wake:
+    """A wake-up call that takes no lock to give: ``set()`` is one C-level queue put.
+
+    ``threading.Event.set`` takes a lock; a SIGTERM handler that flushes on the main thread may
+    interrupt that thread inside it (a run ending, say) and would then wait for that same lock
+    forever. ``wait`` can be interrupted by signals, like ``Event.wait``.
+    """
+
+    __slots__ = ("_calls",)
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+    def set(self) -> None:
+        """Wake the waiter (now, or at its next ``wait``)."""
+        self._calls.put(None)
+
+    def wait(self, timeout: float | None) -> bool:
+        """Wait until set (``True``) or ``timeout`` seconds pass (``False``); one return
+        answers every call made so far."""
+        try:
+            self._calls.get(timeout=timeout)
+        except queue.Empty:
+            return False
+        while True:
+            try:
+                self._calls.get_nowait()
+            except queue.Empty:
+                return True
+
+
 class _Marker:
     """An outbox entry that is not a batch: flushes to signal, or the stop signal."""
 
     __slots__ = ("flushes",)
 
-    def __init__(self, flushes: list[threading.Event]) -> None:
+    def __init__(self, flushes: list[Wake]) -> None:
         self.flushes = flushes
 
 
