@@ -60,6 +60,7 @@ class Pipeline:
         "light",
         "processor",
         "route",
+        "short_content",
         "sink",
         "tracer",
     )
@@ -75,11 +76,13 @@ class Pipeline:
         sink: ExportPipeline | None = None,
         light: bool = False,
         capture_content: bool = True,
+        short_content: int = 0,
     ) -> None:
         self.tracer = tracer
         self.sink = sink  # where LightSpans go when they end
         self.light = light  # records use LightSpans: tcc_otel owns the provider and the export
         self.capture_content = capture_content
+        self.short_content = short_content  # a str this short needs no content-cap checks
         self.route = route  # set for the destination of runs with their own key or URL
         self.api_key = api_key
         self.base_url = base_url
@@ -256,6 +259,7 @@ class Client:
             sink=sink,
             light=provider is None,
             capture_content=config.capture_content,
+            short_content=min(config.max_data_url_bytes, config.max_content_bytes // 4),
         )
 
     def _sink(

@@ -121,9 +121,12 @@ class Record:
 
     def _set(self: R, method: str, key: str, value: Converted) -> R:
         """Store one converted field (``None`` changes nothing) and return ``self``."""
-        with self._lock:
+        with _lock:
             self._require_open(method)
-            self._store(key, value)
+            if type(value) is str and not self._unconverted:  # the common case, inline
+                self._fields[key] = value
+            else:
+                self._store(key, value)
         return self
 
     def _store(self, key: str, value: Converted) -> None:
@@ -143,6 +146,8 @@ class Record:
     def _text(self, value: Any, method: str) -> str | Unconvertible | None:
         """A text field (not content): ``str`` as is, ``list``/``dict`` as JSON, else
         ``str()``, cleaned. Call without the lock."""
+        if type(value) is str:
+            return clean_text(value)
         if value is None:
             return None
         text = raw_text(value, method)
@@ -153,6 +158,8 @@ class Record:
     ) -> str | Unconvertible | None:
         """A content value within this client's caps (see ``to_content``). Call without the
         lock: a big value takes time."""
+        if type(value) is str and len(value) <= self._pipeline.short_content:
+            return clean_text(value)  # too short for a cap or a long data URL to apply
         config = self._client.config
         return to_content(
             value,
