@@ -12,11 +12,10 @@ import signal
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from helpers.deploy import (
     HANG_GUARD,
     LEDGER_ENV,
@@ -26,9 +25,7 @@ from helpers.deploy import (
     finish,
     free_port,
     port_open,
-    processes,
     read_ledger,
-    receiving,
     spans_of,
     wait_for,
     wait_group_gone,
@@ -39,20 +36,6 @@ from tcc_otel._local._receiver import Receiver
 REQUESTS = 200
 CONCURRENCY = 4
 """Requests in flight at once, so both workers serve."""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback receiver keeping every span, duplicates included."""
-    with receiving() as running:
-        yield running
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    """Subprocesses of the test; every process group is killed in teardown."""
-    with processes(tmp_path) as running:
-        yield running
 
 
 def get_json(url: str) -> dict[str, object]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,10 +25,8 @@ from helpers.deploy import (
     child_env,
     delivery_problems,
     finish,
-    processes,
     read_json,
     read_ledger,
-    receiving,
     run_id_of,
     spans_of,
     wait_for,
@@ -46,28 +44,6 @@ RECORDING = 3.0
 """Seconds the paced recorder runs before SIGKILL."""
 SAFE_AGE = 1.5
 """A run that ended this many seconds before SIGKILL must have been spooled."""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback receiver keeping every span, duplicates included."""
-    with receiving() as running:
-        yield running
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    """Subprocesses of the test; every process group is killed in teardown."""
-    with processes(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    """The directory the scripts write their ledger and reports to."""
-    directory = tmp_path / "ledger"
-    directory.mkdir()
-    return directory
 
 
 def ledger_lines(ledger: Path) -> int:

@@ -8,7 +8,6 @@ the processes wrote down as they ended.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,8 @@ from helpers.deploy import (
     child_env,
     delivery_problems,
     finish,
-    processes,
     read_json,
     read_ledger,
-    receiving,
     spans_of,
     wait_group_gone,
 )
@@ -33,28 +30,6 @@ from tcc_otel._local._receiver import Receiver
 CHILDREN = 100
 CHILD_RUNS = 50
 BURST_CHILDREN = 4
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback receiver keeping every span, duplicates included."""
-    with receiving() as running:
-        yield running
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    """Subprocesses of the test; every process group is killed in teardown."""
-    with processes(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    """The directory the scripts write their ledger and reports to."""
-    directory = tmp_path / "ledger"
-    directory.mkdir()
-    return directory
 
 
 def test_forks_beside_a_recording_thread(

@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,9 +22,7 @@ from helpers.deploy import (
     assert_exactly_once,
     child_env,
     finish,
-    processes,
     read_ledger,
-    receiving,
     spans_of,
     wait_for,
     wait_group_gone,
@@ -34,28 +32,6 @@ from tcc_otel._local._receiver import Receiver
 
 TASKS = 200
 CELERY_TASKS = 20
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback receiver keeping every span, duplicates included."""
-    with receiving() as running:
-        yield running
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Processes]:
-    """Subprocesses of the test; every process group is killed in teardown."""
-    with processes(tmp_path) as running:
-        yield running
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Path:
-    """The directory the scripts write their ledger to."""
-    directory = tmp_path / "ledger"
-    directory.mkdir()
-    return directory
 
 
 @pytest.mark.parametrize("context", ["fork", "spawn"])

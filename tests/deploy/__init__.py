@@ -1,0 +1,1 @@
+"""Deployment suites: real servers, worker pools, forks and signals (see conftest.py)."""
