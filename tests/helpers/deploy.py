@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from helpers.delivery import wait_until
 from tcc_otel._local._receiver import ReceivedSpan, Receiver
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
@@ -210,16 +210,6 @@ def wait_group_gone(started: Started, guard: float = HANG_GUARD) -> None:
             f"HANG: {started.name} exited but its group is alive {guard:.0f} s later\n"
             f"{hang_report(started)}"
         )
-
-
-def wait_until(condition: Callable[[], bool], guard: float = HANG_GUARD) -> bool:
-    """Poll ``condition`` every 20 ms; ``False`` if ``guard`` seconds passed first."""
-    end = time.monotonic() + guard
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def wait_for(

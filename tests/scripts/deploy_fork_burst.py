@@ -32,7 +32,7 @@ import string
 import sys
 import time
 
-from deploy_ledger import append, record_run, write_json
+from deploy_ledger import append, hang_report, record_run, write_json
 
 role = "parent"
 """``parent``, or ``child-<c>`` in a child: names the stats file."""
@@ -53,14 +53,6 @@ def child(number: int, runs: int, content: str) -> None:
         run_id = f"child-{number}-{index}"
         append(run_id, index, record_run(run_id, tool_call=True, content=content))
     sys.exit(0)
-
-
-def hang_report(pid: int) -> None:
-    """Have a hung child print every thread's stack on stderr, then kill and reap it."""
-    os.kill(pid, signal.SIGUSR1)
-    time.sleep(0.5)  # the dump is written from a C signal handler, even with every lock held
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
 def main() -> int:

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from deploy_ledger import append, record_run, write_json
+from deploy_ledger import append, hang_report, record_run, write_json
 
 
 def child(index: int) -> None:
@@ -33,14 +33,6 @@ def child(index: int) -> None:
     run_id = f"child-{index}"
     append(run_id, index, record_run(run_id))
     sys.exit(0)
-
-
-def hang_report(pid: int) -> None:
-    """Have a hung child print every thread's stack on stderr, then kill and reap it."""
-    os.kill(pid, signal.SIGUSR1)
-    time.sleep(0.5)  # the dump is written from a C signal handler, even with every lock held
-    os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from typing import TYPE_CHECKING, Any, Union
 
@@ -77,3 +78,11 @@ def write_json(name: str, value: Any) -> None:
     with open(f"{path}.{os.getpid()}.tmp", "w", encoding="utf-8") as f:
         json.dump(value, f)
     os.replace(f"{path}.{os.getpid()}.tmp", path)
+
+
+def hang_report(pid: int) -> None:
+    """Have a hung child print every thread's stack on stderr, then kill and reap it."""
+    os.kill(pid, signal.SIGUSR1)
+    time.sleep(0.5)  # the dump is written from a C signal handler, even with every lock held
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
