@@ -338,16 +338,21 @@ class TestCompression:
 # --- the transport on its own --------------------------------------------------------------------
 
 
+def send_once(endpoint: str) -> Reply:
+    """One batch of one span through a new transport to ``endpoint``, which is then closed."""
+    transport = GrpcTransport(endpoint)
+    try:
+        return transport.send(one_span_batch(), HANG_GUARD)
+    finally:
+        transport.close()
+
+
 class TestTransport:
     def test_retry_info_delay_is_read(self) -> None:
         """The RetryInfo delay a server sends becomes the reply's ``retry_after``."""
         answer = Answer("RESOURCE_EXHAUSTED", retry_delay=2.25, details="slow down")
         with GrpcCollector([answer]) as server:
-            transport = GrpcTransport(server.endpoint)
-            try:
-                reply = transport.send(one_span_batch(), HANG_GUARD)
-            finally:
-                transport.close()
+            reply = send_once(server.endpoint)
         assert reply == Reply(
             Verdict.RETRY,
             "grpc_resource_exhausted",
@@ -359,20 +364,12 @@ class TestTransport:
     def test_unavailable_with_retry_info_uses_its_delay(self) -> None:
         """A retryable code with RetryInfo waits the server's delay too."""
         with GrpcCollector([Answer("UNAVAILABLE", retry_delay=0.5)]) as server:
-            transport = GrpcTransport(server.endpoint)
-            try:
-                reply = transport.send(one_span_batch(), HANG_GUARD)
-            finally:
-                transport.close()
+            reply = send_once(server.endpoint)
         assert (reply.verdict, reply.retry_after, reply.error) == (Verdict.RETRY, 0.5, None)
 
     def test_connection_refused_is_named(self) -> None:
         """Nothing listening is UNAVAILABLE with the error named, to be retried."""
-        transport = GrpcTransport(f"http://127.0.0.1:{closed_port()}")
-        try:
-            reply = transport.send(one_span_batch(), HANG_GUARD)
-        finally:
-            transport.close()
+        reply = send_once(f"http://127.0.0.1:{closed_port()}")
         assert reply == Reply(
             Verdict.RETRY,
             "grpc_unavailable",
@@ -384,11 +381,7 @@ class TestTransport:
     def test_an_http_port_is_not_a_grpc_server(self) -> None:
         """gRPC to an OTLP/HTTP receiver gets no gRPC answer, and says so."""
         with Receiver("127.0.0.1", 0) as receiver:
-            transport = GrpcTransport(receiver.url)
-            try:
-                reply = transport.send(one_span_batch(), HANG_GUARD)
-            finally:
-                transport.close()
+            reply = send_once(receiver.url)
             requests = receiver.requests
         assert (reply.reason, reply.error) == ("grpc_unavailable", "HTTP2ProtocolError")
         assert requests == []
@@ -419,11 +412,7 @@ class TestTransport:
         """Retryable: CANCELLED, DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE,
         DATA_LOSS (and RESOURCE_EXHAUSTED with RetryInfo); everything else is final."""
         with GrpcCollector(default=Answer(code)) as server:
-            transport = GrpcTransport(server.endpoint)
-            try:
-                reply = transport.send(one_span_batch(), HANG_GUARD)
-            finally:
-                transport.close()
+            reply = send_once(server.endpoint)
         assert (reply.verdict, reply.reason, reply.error) == (
             verdict,
             "" if code == "OK" else f"grpc_{code.lower()}",
