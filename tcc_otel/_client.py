@@ -298,7 +298,7 @@ class Client:
             self.stats,
             origin(resource.attributes, _SCOPE, __version__, resource_schema=resource.schema_url),
             limits=Limits(max_spans=config.max_queue_spans, max_queue_bytes=config.max_queue_bytes),
-            spool=None if config.spool_dir is None else Spool(config.spool_dir, url, key),
+            spool=_spool(config.spool_dir, url, key),
             is_local_run=self.is_local_run,
             on_start=lambda: self._exporting(config),
         )
@@ -614,6 +614,20 @@ def _start_span(
 
 
 _new_id = new_uuid
+
+
+def _spool(directory: str | None, url: str, key: str | None) -> Spool | None:
+    """The spool of a destination, or ``None`` without one or when the directory cannot be
+    used (logged: spans are still sent, without the disk)."""
+    if directory is None:
+        return None
+    try:
+        return Spool(directory, url, key)
+    except OSError as exc:
+        logger.error(
+            "TCC_SPOOL_DIR %s cannot be used (%s); spans are sent without a spool", directory, exc
+        )
+        return None
 
 
 def _our_command() -> bool:

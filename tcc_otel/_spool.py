@@ -224,17 +224,19 @@ class Folder(NamedTuple):
 
 def inventory(root: str) -> list[Folder]:
     """Every destination folder under the spool directory ``root`` and its files, oldest first;
-    empty if ``root`` does not exist."""
+    empty if ``root`` cannot be read. Never raises."""
     try:
         entries = sorted(os.listdir(root))
-    except FileNotFoundError:
+    except OSError:  # missing, not a directory, not readable: nothing to show or adopt
         return []
     folders = []
     for entry in entries:
         directory = os.path.join(root, entry)
-        if not os.path.isdir(directory):
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:  # a file, or unreadable: not a destination folder
             continue
-        files = [found for found in map(parse, sorted(os.listdir(directory))) if found]
+        files = [found for found in map(parse, names) if found]
         url = None
         try:
             with open(os.path.join(directory, DESTINATION_FILE), encoding="utf-8") as f:

@@ -453,3 +453,36 @@ class TestRecoveryAtImport:
             assert [span.attributes["tcc.runId"] for span in later.spans] == ["after-import"]
         assert endpoint.accepted_ids() == sorted(spooled)
         assert spool_files(spool) == []
+
+    def test_unreadable_spool_directory(self, tmp_path: Path) -> None:
+        """TCC_SPOOL_DIR naming a file (or anything unreadable) never breaks the import: the
+        application runs; tcc_otel logs what it cannot do."""
+        not_a_directory = tmp_path / "spool"
+        not_a_directory.write_text("oops")
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("TCC_", "OTEL_"))}
+        done = subprocess.run(
+            [sys.executable, "-c", "import tcc_otel; print('imported')"],
+            env={**clean, "TCC_SPOOL_DIR": str(not_a_directory)},
+            capture_output=True,
+            text=True,
+            timeout=HANG_GUARD,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (0, "imported\n")
+
+    def test_unusable_spool_directory_at_first_run(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A spool directory that cannot be made costs one error line: the run is recorded and
+        sent without a spool, nothing is raised."""
+        not_a_directory = tmp_path / "spool"
+        not_a_directory.write_text("oops")
+        with Receiver("127.0.0.1", 0) as receiver, fresh_client():
+            tcc.configure(base_url=receiver.url, spool_dir=str(not_a_directory))
+            ended = record_run()
+            assert tcc.flush(HANG_GUARD)
+            received = sorted((span.trace_id, span.span_id) for span in receiver.spans)
+        assert received == sorted(ended)
+        errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(errors) == 1
+        assert errors[0].startswith(f"TCC_SPOOL_DIR {not_a_directory} cannot be used")
