@@ -13,11 +13,11 @@ from opentelemetry.trace import TracerProvider
 
 from tcc_otel._client import Client
 from tcc_otel._config import default_base_url
-from tcc_otel._propagation import RemoteRun
-from tcc_otel._propagation import inject as _inject
-from tcc_otel._run import Run
-from tcc_otel._step import Step
-from tcc_otel._tool_call import ToolCall
+from tcc_otel._records._propagation import RemoteRun
+from tcc_otel._records._propagation import inject as _inject
+from tcc_otel._records._run import Run
+from tcc_otel._records._step import Step
+from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._version import __version__
 
 __all__ = [

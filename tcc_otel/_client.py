@@ -17,7 +17,6 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel import _attributes as attrs
 from tcc_otel._config import (
     FEEDBACK_PATH,
     Config,
@@ -27,22 +26,23 @@ from tcc_otel._config import (
     resolve,
     traces_url,
 )
-from tcc_otel._encode import to_id, to_text
-from tcc_otel._exporter import OtlpHttpExporter
-from tcc_otel._feedback import build_payload, post_feedback
+from tcc_otel._export._exporter import OtlpHttpExporter
+from tcc_otel._export._feedback import build_payload, post_feedback
+from tcc_otel._export._pipeline import ExportPipeline, Limits
+from tcc_otel._export._process import SigtermHook, on_fork_child, register_worker_exit
+from tcc_otel._export._processor import BackgroundProcessor
+from tcc_otel._export._spool import Spool, any_adoptable
+from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import origin
 from tcc_otel._guard import internal_error
-from tcc_otel._light import LightSpan, new_uuid
 from tcc_otel._log import enable_debug, logger
-from tcc_otel._pipeline import ExportPipeline, Limits
-from tcc_otel._process import SigtermHook, on_fork_child, register_worker_exit
-from tcc_otel._processor import BackgroundProcessor
-from tcc_otel._run import Run
-from tcc_otel._spool import Spool, any_adoptable
-from tcc_otel._stats import Stats
-from tcc_otel._step import Step
-from tcc_otel._tool_call import ToolCall
+from tcc_otel._records._run import Run
+from tcc_otel._records._span import LightSpan, new_uuid
+from tcc_otel._records._step import Step
+from tcc_otel._records._tool_call import ToolCall
+from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._values import to_id, to_text
 from tcc_otel._version import __version__
-from tcc_otel._wire import origin
 
 _SCOPE = "tcc_otel"
 Route = tuple[Optional[str], str]
@@ -277,8 +277,10 @@ class Client:
         """
         gzip = headers is None or config.otlp_compression == "gzip"
         if headers is not None and config.otlp_protocol == "grpc":
-            from tcc_otel._exporter import Exporter
-            from tcc_otel._grpc import GrpcTransport  # imports grpc only when it first sends
+            from tcc_otel._export._exporter import Exporter
+            from tcc_otel._export._grpc import (
+                GrpcTransport,  # imports grpc only when it first sends
+            )
 
             transport = GrpcTransport(
                 url, headers=headers, insecure=config.otlp_insecure, gzip=gzip

@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 from opentelemetry.trace import TracerProvider
 
 from tcc_otel._log import logger
-from tcc_otel._redact import redact_text, redact_url
+from tcc_otel._schema._redact import redact_text, redact_url
 
 PROD_BASE_URL = "https://api.thecontext.company"
 DEV_BASE_URL = "https://dev.thecontext.company"

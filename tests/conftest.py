@@ -49,7 +49,7 @@ def provider(request: pytest.FixtureRequest) -> Iterator[TracerProvider | None]:
 def _cost_extra(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests run as without the ``tcc-otel[cost]`` extra, except those marked ``cost_extra``:
     the schema tests describe the base schema, tests/test_cost.py what the extra adds."""
-    from tcc_otel import _cost
+    from tcc_otel._schema import _cost as _cost
 
     if request.node.get_closest_marker("cost_extra") is None:
         monkeypatch.setattr(_cost, "_prices", None)

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from tcc_otel import _attributes as attrs
+from tcc_otel._schema import _keys as attrs
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000_000_000_000

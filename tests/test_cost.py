@@ -100,7 +100,7 @@ class TestRunTotals:
 def test_without_the_extra_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
     """With genai-prices absent, a step with model and tokens gets no estimate and the run no
     totals: the base schema is unchanged."""
-    from tcc_otel import _cost
+    from tcc_otel._schema import _cost as _cost
     from tcc_otel.testing import capture
 
     monkeypatch.setattr(_cost, "_prices", None)

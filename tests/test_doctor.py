@@ -1,4 +1,4 @@
-"""Tests for tcc_otel._doctor: ``python -m tcc_otel doctor`` run as a real subprocess."""
+"""Tests for tcc_otel._cli._doctor: ``python -m tcc_otel doctor`` run as a real subprocess."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ import pytest
 from _fault_server import FaultServer, Reply, closed_port
 from _grpc_server import Answer, GrpcCollector
 
-from tcc_otel import _doctor as _doctor_module
-from tcc_otel._exporter import Outcome
-from tcc_otel._http import HttpTransport
+from tcc_otel._cli import _doctor as _doctor_module
+from tcc_otel._export._exporter import Outcome
+from tcc_otel._export._http import HttpTransport
+from tcc_otel._export._stats import Stats
 from tcc_otel._local._receiver import Receiver
-from tcc_otel._stats import Stats
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "dev_abcdef0123456789secret"

@@ -14,8 +14,8 @@ from _fault_server import FaultServer, Reply, closed_port
 from helpers.clients import make_spans, messages
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tcc_otel._exporter import OtlpHttpExporter
-from tcc_otel._stats import Stats
+from tcc_otel._export._exporter import OtlpHttpExporter
+from tcc_otel._export._stats import Stats
 
 KEY = "tcc_live_4f9a8b7c6d5e4f3a2b1c"
 """An API key shaped so that no generic redaction pattern would hide it: only our care does."""

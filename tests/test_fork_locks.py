@@ -15,9 +15,9 @@ from helpers.clients import fresh_client
 from helpers.delivery import HANG_GUARD, wait_until
 
 import tcc_otel as tcc
-from tcc_otel import _record
 from tcc_otel._client import Client
 from tcc_otel._local._receiver import Receiver
+from tcc_otel._records import _record as _record
 
 LOCKS: dict[str, Callable[[Client], Any]] = {
     "client": lambda client: client._lock,

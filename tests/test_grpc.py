@@ -23,12 +23,12 @@ from helpers.delivery import HANG_GUARD, SpanId, counters, record_run, span_id
 
 import tcc_otel as tcc
 from tcc_otel import _config
-from tcc_otel._batch import Batch
 from tcc_otel._client import Client
-from tcc_otel._grpc import GrpcTransport, metadata, parse_endpoint, status_reply
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._grpc import GrpcTransport, metadata, parse_endpoint, status_reply
+from tcc_otel._export._reply import Reply, Verdict
+from tcc_otel._export._wire import origin, span
 from tcc_otel._local._receiver import Receiver
-from tcc_otel._reply import Reply, Verdict
-from tcc_otel._wire import origin, span
 
 REPO = Path(__file__).resolve().parent.parent
 FORK_SCRIPT = REPO / "tests/scripts/grpc_fork.py"
@@ -485,9 +485,9 @@ class TestTransport:
         """grpc is loaded only when a gRPC transport is made (collector mode over gRPC), on the
         thread that configures, never by importing tcc_otel."""
         code = (
-            "import sys, tcc_otel, tcc_otel._grpc, tcc_otel._doctor, tcc_otel._client;"
+            "import sys, tcc_otel, tcc_otel._export._grpc, tcc_otel._cli._doctor, tcc_otel._client;"
             "before = 'grpc' in sys.modules;"
-            "tcc_otel._grpc.GrpcTransport('http://127.0.0.1:4317');"
+            "tcc_otel._export._grpc.GrpcTransport('http://127.0.0.1:4317');"
             "sys.exit(3 if before or 'grpc' not in sys.modules else 0)"
         )
         done = subprocess.run(

@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import tcc_otel as tcc
-from tcc_otel._light import LightSpan, new_uuid
-from tcc_otel._limits import fit_attributes
 from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._records._span import LightSpan, new_uuid
+from tcc_otel._schema._limits import fit_attributes
 
 Shape = tuple[str, str, str, str, Optional[str], dict[str, Any], list[tuple[str, dict[str, Any]]]]
 

@@ -1,4 +1,4 @@
-"""The limit rules of tcc_otel/_limits.py, one pure function at a time, with exact outputs."""
+"""The limit rules of tcc_otel/_schema/_limits.py, one pure function at a time, exact outputs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tcc_otel._limits import (
+from tcc_otel._schema._limits import (
     MARKER,
     Capped,
     Fitted,

@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from tcc_otel import _attributes as attrs
 from tcc_otel._local import _receiver
 from tcc_otel._local._receiver import ReceivedRequest, ReceivedSpan, Receiver
+from tcc_otel._schema import _keys as attrs
 
 T0 = 1_700_000_000_000_000_000
 """Start of the recorded run, in ns since the epoch."""

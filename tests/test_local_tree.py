@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from tcc_otel import _attributes as attrs
 from tcc_otel._local._printer import RunPrinter
 from tcc_otel._local._receiver import ReceivedSpan
 from tcc_otel._local._tree import group_runs, render_run
+from tcc_otel._schema import _keys as attrs
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 OTHER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

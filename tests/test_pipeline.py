@@ -26,12 +26,12 @@ from helpers.delivery import (
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 import tcc_otel as tcc
-from tcc_otel._batch import Batch
 from tcc_otel._client import Client
-from tcc_otel._exporter import OtlpHttpExporter
-from tcc_otel._pipeline import ExportPipeline, Limits
-from tcc_otel._stats import Stats
-from tcc_otel._wire import origin, sdk_origin, sdk_span
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._exporter import OtlpHttpExporter
+from tcc_otel._export._pipeline import ExportPipeline, Limits
+from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import origin, sdk_origin, sdk_span
 
 KEY = "test-key-123"
 NEVER = 3600.0

@@ -12,7 +12,7 @@ from types import FrameType
 
 import pytest
 
-from tcc_otel._process import SigtermHook, background_thread, on_fork_child
+from tcc_otel._export._process import SigtermHook, background_thread, on_fork_child
 
 
 @pytest.fixture

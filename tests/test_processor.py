@@ -14,11 +14,11 @@ from opentelemetry.trace import Tracer
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._exporter import OtlpHttpExporter
-from tcc_otel._pipeline import ExportPipeline, Limits
-from tcc_otel._processor import BackgroundProcessor
-from tcc_otel._stats import Stats
-from tcc_otel._wire import origin
+from tcc_otel._export._exporter import OtlpHttpExporter
+from tcc_otel._export._pipeline import ExportPipeline, Limits
+from tcc_otel._export._processor import BackgroundProcessor
+from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import origin
 
 SPAN_BYTES = 86
 """Encoded size of one span made by ``Setup.record`` (names ``span-N``), give or take a byte."""

@@ -21,10 +21,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.trace import TracerProvider
 
 import tcc_otel as tcc
-from tcc_otel import _encode
 from tcc_otel._client import Client
-from tcc_otel._limits import JSON_KEYS, MARKER
 from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._schema import _values as _encode
+from tcc_otel._schema._limits import JSON_KEYS, MARKER
 from tcc_otel.testing import capture
 
 MIB = 1024 * 1024

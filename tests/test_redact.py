@@ -7,7 +7,7 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 import tcc_otel as tcc
-from tcc_otel._redact import REDACTED, redact_text
+from tcc_otel._schema._redact import REDACTED, redact_text
 from tcc_otel.testing import CapturedSpans
 
 SECRETS = [

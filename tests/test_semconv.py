@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 import tcc_otel as tcc
-from tcc_otel import _attributes as attrs
+from tcc_otel._schema import _keys as attrs
 from tcc_otel.testing import capture
 
 USER_PROMPT = "What is the weather in London?"
@@ -102,7 +102,7 @@ def semconv_gen_ai_names() -> dict[str, str]:
 
 
 def tcc_gen_ai_names() -> dict[str, str]:
-    """Every ``GEN_AI_*`` constant of ``tcc_otel._attributes``."""
+    """Every ``GEN_AI_*`` constant of ``tcc_otel._schema._keys``."""
     return {
         name: value
         for name, value in vars(attrs).items()

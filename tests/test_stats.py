@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tcc_otel._stats import Stats
+from tcc_otel._export._stats import Stats
 
 
 def whole(**counts: object) -> dict[str, object]:

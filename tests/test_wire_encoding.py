@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags, TraceState
 
 import tcc_otel as tcc
-from tcc_otel import _wire
+from tcc_otel._export import _wire as _wire
 from tcc_otel.testing import CapturedSpans
 
 

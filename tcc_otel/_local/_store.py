@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Final
 
-from tcc_otel import _attributes as attrs
 from tcc_otel._local._receiver import ReceivedSpan
 from tcc_otel._local._values import as_count, as_number
+from tcc_otel._schema import _keys as attrs
 
 DEFAULT_DB: Final = "tcc-otel-dev.db"
 """Database file used when ``--db`` is not given, relative to the current directory."""

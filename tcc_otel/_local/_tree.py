@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tcc_otel import _attributes as attrs
 from tcc_otel._local._receiver import ReceivedSpan
 from tcc_otel._local._values import as_count, as_number
+from tcc_otel._schema import _keys as attrs
 
 _RED = "\x1b[31m"
 _DIM = "\x1b[2m"

@@ -17,8 +17,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import Span
 
 import tcc_otel as tcc
+from tcc_otel._export._pipeline import Limits
 from tcc_otel._local._receiver import Receiver
-from tcc_otel._pipeline import Limits
 
 SpanId = tuple[str, str]
 """``(trace_id, span_id)`` in lower-case hex, as ``ReceivedSpan`` spells them."""

@@ -8,9 +8,9 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from tcc_otel import _attributes as attrs
-from tcc_otel._pipeline import ExportPipeline
-from tcc_otel._propagation import run_id_in
+from tcc_otel._export._pipeline import ExportPipeline
+from tcc_otel._records._propagation import run_id_in
+from tcc_otel._schema import _keys as attrs
 
 
 class BackgroundProcessor(SpanProcessor):

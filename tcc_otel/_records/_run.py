@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel import _attributes as attrs
-from tcc_otel import _cost as cost
-from tcc_otel._encode import clean_text, to_metadata_value, warn_dropped
-from tcc_otel._record import Record, messages_json, parts_json
+from tcc_otel._records._record import Record, messages_json, parts_json
+from tcc_otel._schema import _cost as cost
+from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._values import clean_text, to_metadata_value, warn_dropped
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline
-    from tcc_otel._step import Step
-    from tcc_otel._tool_call import ToolCall
+    from tcc_otel._records._step import Step
+    from tcc_otel._records._tool_call import ToolCall
 
 
 class Run(Record):

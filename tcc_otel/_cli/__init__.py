@@ -10,7 +10,8 @@ import sqlite3
 import sys
 import time
 
-from tcc_otel import _doctor, _spool_command
+from tcc_otel._cli import _doctor
+from tcc_otel._cli import _spool as _spool_command
 from tcc_otel._local._api import Api
 from tcc_otel._local._printer import RunPrinter
 from tcc_otel._local._receiver import TRACES_PATH, ReceivedSpan, Receiver

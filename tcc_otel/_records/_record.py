@@ -15,8 +15,11 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel import _attributes as attrs
-from tcc_otel._encode import (
+from tcc_otel._guard import internal_error
+from tcc_otel._records._span import LightSpan
+from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._limits import fit_for_sdk, is_own
+from tcc_otel._schema._values import (
     Unconvertible,
     clean_text,
     raw_text,
@@ -26,9 +29,6 @@ from tcc_otel._encode import (
     warn_dropped,
     warn_once,
 )
-from tcc_otel._guard import internal_error
-from tcc_otel._light import LightSpan
-from tcc_otel._limits import fit_for_sdk, is_own
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline

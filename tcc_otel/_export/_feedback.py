@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from tcc_otel._encode import clean_text, warn_dropped
 from tcc_otel._log import logger
-from tcc_otel._redact import redact_text, redact_url
+from tcc_otel._schema._redact import redact_text, redact_url
+from tcc_otel._schema._values import clean_text, warn_dropped
 from tcc_otel._version import __version__
 
 SCORES = ("thumbs_up", "thumbs_down")

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from opentelemetry.trace import Span
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel import _attributes as attrs
-from tcc_otel._record import Record
+from tcc_otel._records._record import Record
+from tcc_otel._schema import _keys as attrs
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client, Pipeline

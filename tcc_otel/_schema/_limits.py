@@ -27,7 +27,7 @@ from typing import Any, Final, NamedTuple, Union, cast
 
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel import _attributes as attrs
+from tcc_otel._schema import _keys as attrs
 
 MARKER: Final = "...[truncated]"
 """Ends a value, or a string inside a JSON value, that a limit shortened. ASCII, so that an

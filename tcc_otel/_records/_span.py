@@ -26,13 +26,13 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
-from tcc_otel import _attributes as attrs
-from tcc_otel import _wire
-from tcc_otel._encode import report_limits
-from tcc_otel._limits import fit_attributes
+from tcc_otel._export import _wire as _wire
+from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._limits import fit_attributes
+from tcc_otel._schema._values import report_limits
 
 if TYPE_CHECKING:
-    from tcc_otel._pipeline import ExportPipeline
+    from tcc_otel._export._pipeline import ExportPipeline
 
 _ids = random.Random()  # our own generator: an application's random.seed() must not repeat ids
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)

@@ -12,12 +12,12 @@ from enum import Enum
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from tcc_otel._batch import Batch
-from tcc_otel._http import HttpTransport
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._http import HttpTransport
+from tcc_otel._export._reply import Reply, Transport, Verdict
+from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import sdk_origin, sdk_span
 from tcc_otel._log import RateLimitedLog, logger
-from tcc_otel._reply import Reply, Transport, Verdict
-from tcc_otel._stats import Stats
-from tcc_otel._wire import sdk_origin, sdk_span
 
 
 class Outcome(Enum):

@@ -22,14 +22,14 @@ from typing import Protocol, Union
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 
-from tcc_otel import _attributes as attrs
-from tcc_otel._batch import Batch
-from tcc_otel._exporter import Exporter, Outcome
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._exporter import Exporter, Outcome
+from tcc_otel._export._process import background_thread, on_fork_child
+from tcc_otel._export._spool import Spool
+from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import Origin, sdk_origin, sdk_span
 from tcc_otel._log import RateLimitedLog, logger
-from tcc_otel._process import background_thread, on_fork_child
-from tcc_otel._spool import Spool
-from tcc_otel._stats import Stats
-from tcc_otel._wire import Origin, sdk_origin, sdk_span
+from tcc_otel._schema import _keys as attrs
 
 
 class EndedRecord(Protocol):

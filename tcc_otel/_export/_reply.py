@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple, Protocol
 
-from tcc_otel._batch import Batch
+from tcc_otel._export._batch import Batch
 
 
 class Verdict(Enum):

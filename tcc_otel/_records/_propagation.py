@@ -15,13 +15,13 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import Span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tcc_otel import _attributes as attrs
-from tcc_otel._light import LightSpan
+from tcc_otel._records._span import LightSpan
+from tcc_otel._schema import _keys as attrs
 
 if TYPE_CHECKING:
     from tcc_otel._client import Client
-    from tcc_otel._step import Step
-    from tcc_otel._tool_call import ToolCall
+    from tcc_otel._records._step import Step
+    from tcc_otel._records._tool_call import ToolCall
 
 # Always W3C, whatever OTEL_PROPAGATORS says: the other side is TCC-aware code, not a guess.
 _W3C = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])

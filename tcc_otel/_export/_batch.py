@@ -6,7 +6,7 @@ import gzip
 import zlib
 from collections.abc import Iterable
 
-from tcc_otel._wire import Origin, export_request
+from tcc_otel._export._wire import Origin, export_request
 
 
 class Batch:

@@ -7,7 +7,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from tcc_otel._limits import (
+from tcc_otel._log import logger
+from tcc_otel._schema._limits import (
     MARKER,
     Capped,
     Fitted,
@@ -17,8 +18,7 @@ from tcc_otel._limits import (
     finite,
     fits,
 )
-from tcc_otel._log import logger
-from tcc_otel._redact import redact_text
+from tcc_otel._schema._redact import redact_text
 
 _warned: set[str] = set()  # topics already warned about in this process
 

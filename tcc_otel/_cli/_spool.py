@@ -10,8 +10,8 @@ from typing import Any
 
 from tcc_otel._client import Client
 from tcc_otel._config import resolve
-from tcc_otel._redact import redact_url
-from tcc_otel._spool import RELEASED, Folder, adoptable, alive, destination_id, inventory
+from tcc_otel._export._spool import RELEASED, Folder, adoptable, alive, destination_id, inventory
+from tcc_otel._schema._redact import redact_url
 
 
 def run(

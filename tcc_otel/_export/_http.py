@@ -13,9 +13,9 @@ import http.client
 import time
 from urllib.parse import urlsplit
 
-from tcc_otel._batch import Batch
-from tcc_otel._redact import redact_url
-from tcc_otel._reply import Reply, Verdict
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._reply import Reply, Verdict
+from tcc_otel._schema._redact import redact_url
 from tcc_otel._version import __version__
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})

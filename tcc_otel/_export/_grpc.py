@@ -20,10 +20,10 @@ import threading
 from typing import Any
 from urllib.parse import urlsplit
 
-from tcc_otel._batch import Batch
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._reply import Reply, Verdict
 from tcc_otel._log import logger
-from tcc_otel._redact import redact_url
-from tcc_otel._reply import Reply, Verdict
+from tcc_otel._schema._redact import redact_url
 from tcc_otel._version import __version__
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -19,7 +19,7 @@ import os
 import time
 from typing import NamedTuple
 
-from tcc_otel._batch import Batch
+from tcc_otel._export._batch import Batch
 from tcc_otel._log import logger
 
 SUFFIX = ".otlp.gz"

@@ -13,8 +13,6 @@ from typing import Any, Callable
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 
-from tcc_otel import _attributes as attrs
-from tcc_otel._batch import Batch
 from tcc_otel._config import (
     EXPORTERS,
     Config,
@@ -25,15 +23,17 @@ from tcc_otel._config import (
     is_loopback,
     resolve,
 )
-from tcc_otel._exporter import Exporter, Outcome
-from tcc_otel._grpc import GrpcTransport
-from tcc_otel._http import HttpTransport
-from tcc_otel._redact import redact_text, redact_url
-from tcc_otel._reply import Reply, Transport
-from tcc_otel._spool import inventory
-from tcc_otel._stats import Stats
+from tcc_otel._export._batch import Batch
+from tcc_otel._export._exporter import Exporter, Outcome
+from tcc_otel._export._grpc import GrpcTransport
+from tcc_otel._export._http import HttpTransport
+from tcc_otel._export._reply import Reply, Transport
+from tcc_otel._export._spool import inventory
+from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import origin, span
+from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._redact import redact_text, redact_url
 from tcc_otel._version import __version__
-from tcc_otel._wire import origin, span
 
 DEFAULT_BUDGET = 5.0
 """Seconds the test span may take, retries included."""

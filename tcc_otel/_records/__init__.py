@@ -1,0 +1,1 @@
+"""Run, Step, ToolCall and the span of the default mode: plain fields, ended once."""
