@@ -13,8 +13,8 @@ from opentelemetry.trace import TracerProvider
 
 from tcc_otel._client import Client
 from tcc_otel._config import default_base_url
-from tcc_otel._records._propagation import RemoteRun
-from tcc_otel._records._propagation import inject as _inject
+from tcc_otel._records._context import inject as _inject
+from tcc_otel._records._remote import RemoteRun
 from tcc_otel._records._run import Run
 from tcc_otel._records._step import Step
 from tcc_otel._records._tool_call import ToolCall
@@ -79,7 +79,7 @@ def tool_call(
     run_id: str, tool_call_id: str | None = None, tool_name: str | None = None
 ) -> ToolCall:
     """Start a tool call of the run ``run_id``; parented like ``step()``."""
-    return _client.start_tool_call(run_id, None, None, tool_name, tool_call_id)
+    return _client.start_tool_call(run_id, tool_name, tool_call_id)
 
 
 def submit_feedback(run_id: str, score: str | None = None, text: str | None = None) -> bool:
@@ -253,4 +253,4 @@ def continue_run(headers: Mapping[str, str], run_id: str | None = None) -> Remot
     Raises:
         ValueError: the headers carry no ``tcc.runId`` baggage and ``run_id`` is not given.
     """
-    return RemoteRun(_client, headers, run_id)
+    return _client.continue_run(headers, run_id)

@@ -123,10 +123,10 @@ class TestSpanApi:
         span = self.sink_less()
         span.set_status(StatusCode.UNSET)
         span.set_status(Status(StatusCode.ERROR, "bad"))
-        seen = [span._status]
+        seen = [span.status]
         span.set_status(StatusCode.OK)
         span.set_status(StatusCode.ERROR, "later")
-        seen.append(span._status)
+        seen.append(span.status)
         assert seen == [(2, "bad"), (1, None)]
 
     def test_nothing_changes_after_end(self) -> None:
@@ -135,7 +135,7 @@ class TestSpanApi:
         span.end()
         span.set_attribute("b", 2)
         span.update_name("other")
-        assert (span.is_recording(), span._attrs, span._name) == (False, {"a": 1}, "op")
+        assert (span.is_recording(), span.attributes, span.name) == (False, {"a": 1}, "op")
 
     def test_users_attributes_on_the_active_span_are_sent(self, receiver: Receiver) -> None:
         """An attribute the user sets on the current span inside ``with`` reaches the wire."""
@@ -153,7 +153,7 @@ class TestSpanApi:
         span.end()
         limits = SpanLimits(max_span_attribute_length=2, max_span_attributes=2)
         fitted = fit_attributes(
-            span._attrs, limits.max_span_attributes, limits.max_span_attribute_length
+            span.attributes, limits.max_span_attributes, limits.max_span_attribute_length
         )
         assert (fitted.attributes, fitted.dropped) == ({"a": "xx", "b": ["yy"]}, 1)
 

@@ -6,23 +6,8 @@ from __future__ import annotations
 import gc
 import os
 import signal
-import threading
-from collections.abc import Iterator
-from types import FrameType
 
-import pytest
-
-from tcc_otel._export._process import SigtermHook, background_thread, on_fork_child
-
-
-@pytest.fixture
-def sigterm() -> Iterator[None]:
-    """SIGTERM's disposition is put back as it was after the test."""
-    saved = signal.getsignal(signal.SIGTERM)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, saved)
+from tcc_otel._export._process import background_thread, on_fork_child
 
 
 class Resettable:
@@ -65,63 +50,6 @@ class TestForkChild:
         os.close(write_end)
         with os.fdopen(read_end, "rb") as pipe:
             assert pipe.read() == b""
-
-
-@pytest.mark.usefixtures("sigterm")
-class TestSigtermHook:
-    """Where the handler goes in, and where it stays out."""
-
-    def test_installed_over_the_default(self) -> None:
-        """With SIGTERM at its default, install() on the main thread puts our handler in."""
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        hook = SigtermHook(lambda: None)
-        hook.install()
-        assert (hook.settled, signal.getsignal(signal.SIGTERM)) == (True, hook._handle)
-
-    def test_application_handler_left_alone(self) -> None:
-        """A handler the application installed first is neither replaced nor tried again."""
-
-        def mine(signum: int, frame: FrameType | None) -> None:
-            """The application's handler."""
-
-        signal.signal(signal.SIGTERM, mine)
-        hook = SigtermHook(lambda: None)
-        hook.install()
-        assert (hook.settled, signal.getsignal(signal.SIGTERM)) == (True, mine)
-
-    def test_ignored_left_alone(self) -> None:
-        """SIGTERM ignored by the application stays ignored."""
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        SigtermHook(lambda: None).install()
-        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
-
-    def test_other_thread_tries_later(self) -> None:
-        """Off the main thread nothing is installed, and a later call from the main thread
-        still can."""
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        hook = SigtermHook(lambda: None)
-        thread = threading.Thread(target=hook.install)
-        thread.start()
-        thread.join()
-        assert (hook.settled, signal.getsignal(signal.SIGTERM)) == (False, signal.SIG_DFL)
-        hook.install()
-        assert signal.getsignal(signal.SIGTERM) == hook._handle
-
-    def test_uninstall_only_ours(self) -> None:
-        """uninstall() restores the default only while our handler is the one set."""
-
-        def later(signum: int, frame: FrameType | None) -> None:
-            """A handler the application set after ours."""
-
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        hook = SigtermHook(lambda: None)
-        hook.install()
-        signal.signal(signal.SIGTERM, later)
-        hook.uninstall()
-        assert signal.getsignal(signal.SIGTERM) == later
-        signal.signal(signal.SIGTERM, hook._handle)
-        hook.uninstall()
-        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
 class TestBackgroundThread:

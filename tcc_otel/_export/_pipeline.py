@@ -18,37 +18,23 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol, Union
+from typing import Union
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 
 from tcc_otel._export._batch import Batch
+from tcc_otel._export._encode import light_span
 from tcc_otel._export._exporter import Exporter, Outcome
 from tcc_otel._export._process import background_thread, on_fork_child
 from tcc_otel._export._spool import Spool
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import Origin, sdk_origin, sdk_span
 from tcc_otel._log import RateLimitedLog, logger
-from tcc_otel._schema import _keys as attrs
+from tcc_otel._records._span import LightSpan
+from tcc_otel._schema._kinds import is_run, run_id_of
 
-
-class EndedRecord(Protocol):
-    """An ended span that encodes itself: a record's ``LightSpan``."""
-
-    @property
-    def run_id(self) -> str: ...
-
-    @property
-    def local(self) -> bool:
-        """Whether its run was open in this process when it started."""
-        ...
-
-    def _is_run(self) -> bool: ...
-
-    def _encode(self, limits: SpanLimits | None = None) -> bytes: ...
-
-
-Item = Union[EndedRecord, ReadableSpan]
+Item = Union[LightSpan, ReadableSpan]
+"""An ended span: a record's in the default mode, or an SDK span of the user's provider."""
 
 
 class Limits:
@@ -377,17 +363,16 @@ class ExportPipeline:
 
     def _place(self, item: Item, now: float) -> None:
         if isinstance(item, ReadableSpan):
-            span_attrs = item.attributes or {}
-            run_id = str(span_attrs.get(attrs.TCC_RUN_ID, ""))
-            is_run = span_attrs.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value
+            run_id = run_id_of(item.attributes) or ""
+            run_span = is_run(item.attributes)
             encoded = (sdk_origin(item), sdk_span(item))
             local = run_id in self._runs or self._is_local_run(run_id)
         else:
             run_id = item.run_id
-            is_run = item._is_run()
-            encoded = (self._origin, item._encode(self.span_limits))
+            run_span = item.is_run
+            encoded = (self._origin, light_span(item, self.span_limits, self._stats.add))
             local = item.local
-        if is_run:  # the run and the children it waited for travel together
+        if run_span:  # the run and the children it waited for travel together
             group = self._runs.pop(run_id, None)
             unit = [encoded] if group is None else [*group.spans, encoded]
             unit_size = len(encoded[1]) + (0 if group is None else group.size)

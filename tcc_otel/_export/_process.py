@@ -5,9 +5,7 @@
 - Exit: ``atexit`` for a normal exit; multiprocessing workers leave through ``os._exit`` after
   multiprocessing's own finalizers, and Celery's prefork children after its
   ``worker_process_shutdown`` signal, so those get the same shutdown too.
-- SIGTERM: if nobody handles it (default disposition) when export starts on the main thread,
-  our handler delivers what is pending, then ends the process by SIGTERM as before. A handler
-  the application or its server installed, before or after us, is never replaced or called.
+- Threads: ours never take SIGTERM (see ``_sigterm`` for the handler).
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from tcc_otel._log import logger
@@ -87,45 +84,3 @@ def register_worker_exit(shutdown: Callable[[], None]) -> None:
         celery_signals.worker_process_shutdown.connect(
             on_worker_exit, weak=False, dispatch_uid="tcc_otel"
         )
-
-
-class SigtermHook:
-    """Our SIGTERM handler, installed only where SIGTERM has its default disposition."""
-
-    def __init__(self, on_sigterm: Callable[[], None]) -> None:
-        self._on_sigterm = on_sigterm
-        self.settled = False  # installed, or found someone else's: nothing more to try
-
-    def install(self) -> None:
-        """Install the handler if SIGTERM is unhandled; only the main thread can, so on another
-        thread this is tried again later."""
-        if self.settled or threading.current_thread() is not threading.main_thread():
-            return
-        self.settled = True
-        try:
-            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-                signal.signal(signal.SIGTERM, self._handle)
-        except (ValueError, OSError):  # no signals here (an embedded interpreter): nothing to do
-            logger.debug("could not install the SIGTERM handler", exc_info=True)
-
-    def uninstall(self) -> None:
-        """Give SIGTERM back its default disposition, if our handler is still the one set."""
-        self.settled = False
-        if threading.current_thread() is not threading.main_thread():
-            return
-        try:
-            if signal.getsignal(signal.SIGTERM) == self._handle:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        except (ValueError, OSError):
-            logger.debug("could not restore SIGTERM", exc_info=True)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        """Deliver what is pending (bounded by the shutdown timeout), then die by SIGTERM."""
-        try:
-            self._on_sigterm()
-        except BaseException:  # whatever happens, the process still ends as asked
-            logger.exception("delivering spans on SIGTERM failed")
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.raise_signal(signal.SIGTERM)
-            os._exit(128 + signal.SIGTERM)  # only reached if the signal is blocked

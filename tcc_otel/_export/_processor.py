@@ -9,8 +9,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from tcc_otel._export._pipeline import ExportPipeline
-from tcc_otel._records._propagation import run_id_in
+from tcc_otel._records._context import run_id_in
 from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._kinds import is_run, run_id_of
 
 
 class BackgroundProcessor(SpanProcessor):
@@ -51,13 +52,12 @@ class BackgroundProcessor(SpanProcessor):
         if self._retired:
             return  # configure() replaced us; the new processor takes this span
         span_attrs = span.attributes
-        run_id = span_attrs.get(attrs.TCC_RUN_ID) if span_attrs else None
-        if not isinstance(run_id, str):
+        run_id = run_id_of(span_attrs)
+        if run_id is None:
             return
         if self._route_of is not None and self._route_of(run_id) != self._route:
             return  # the run has its own key or URL: another processor sends it
-        assert span_attrs is not None
-        self.pipeline.submit(span, span_attrs.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value)
+        self.pipeline.submit(span, is_run(span_attrs))
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything handed over so far; ``True`` if done within the timeout."""

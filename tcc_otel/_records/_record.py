@@ -1,13 +1,13 @@
-"""The record base: one span, a lock, the ended flag, context managers and end/error plumbing."""
+"""The record base: one span, plain fields, the ended flag, context managers, and the end that
+hands a frozen snapshot to export (or, on the user's SDK span, writes the built attributes)."""
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -16,8 +16,10 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel._guard import internal_error
+from tcc_otel._records._road import Road
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._build import Snapshot, attributes, span_name
 from tcc_otel._schema._limits import fit_for_sdk, is_own
 from tcc_otel._schema._values import (
     Unconvertible,
@@ -29,9 +31,6 @@ from tcc_otel._schema._values import (
     warn_dropped,
     warn_once,
 )
-
-if TYPE_CHECKING:
-    from tcc_otel._client import Client, Pipeline
 
 R = TypeVar("R", bound="Record")
 
@@ -48,6 +47,7 @@ def _renew_lock() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_renew_lock)
+
 Converted = Union[AttributeValue, Unconvertible, None]
 """A setter's value after conversion: ``None`` changes nothing; ``Unconvertible`` is
 remembered so that ``end()`` can say why a required field is missing."""
@@ -56,16 +56,15 @@ remembered so that ``end()`` can say why a required field is missing."""
 class Record:
     """What Run, Step and ToolCall share: a span that starts now and ends once.
 
-    Setters write plain values into ``_fields`` under the lock; ``end()``/``error()`` build the
-    span's attributes and end it outside the lock, so processors never run under it.
+    Setters write plain values into ``_fields`` under the lock; ``end()``/``error()`` end the
+    span outside the lock, so processors never run under it.
     """
 
     __slots__ = (
         "__weakref__",
-        "_client",
         "_ended",
         "_fields",
-        "_pipeline",
+        "_road",
         "_run_id",
         "_span",
         "_status",
@@ -74,12 +73,13 @@ class Record:
     )
 
     _NAME: ClassVar[str] = "Record"
+    _KIND: ClassVar[str] = ""
+    """``run``, ``step`` or ``tool_call``: which builder makes the span's attributes."""
     _REQUIRED: ClassVar[dict[str, str]] = {}
     """Field key -> the call that sets it; ``end()`` raises ``ValueError`` if one is missing."""
 
-    def __init__(self, client: Client, pipeline: Pipeline, span: Span, run_id: str) -> None:
-        self._client = client
-        self._pipeline = pipeline
+    def __init__(self, road: Road, span: Span, run_id: str) -> None:
+        self._road = road
         self._span = span
         self._run_id = run_id
         self._ended = False
@@ -158,16 +158,16 @@ class Record:
     ) -> str | Unconvertible | None:
         """A content value within this client's caps (see ``to_content``). Call without the
         lock: a big value takes time."""
-        if type(value) is str and len(value) <= self._pipeline.short_content:
+        road = self._road
+        if type(value) is str and len(value) <= road.short_content:
             return clean_text(value)  # too short for a cap or a long data URL to apply
-        config = self._client.config
         return to_content(
             value,
             method,
             as_json=as_json,
-            max_bytes=config.max_content_bytes,
-            max_data_url_bytes=config.max_data_url_bytes,
-            count=self._client.stats.note,
+            max_bytes=road.max_content_bytes,
+            max_data_url_bytes=road.max_data_url_bytes,
+            count=road.note,
         )
 
     def status(self: R, code: Any, message: Any = None) -> R:
@@ -235,10 +235,10 @@ class Record:
         )
 
     def _finish(self, error_message: str | None, error_type: str | None) -> None:
-        """Write name, status and attributes onto the span and end it. Never raises.
+        """Set the status, hand the snapshot over and end the span. Never raises.
 
-        A LightSpan takes the attributes later, on the export thread: after ``end()`` the
-        fields no longer change, so deriving them there gives the same result.
+        A LightSpan takes the snapshot and export builds name and attributes from it on its
+        own thread (the fields no longer change); an SDK span gets them built now.
         """
         span = self._span
         try:
@@ -251,11 +251,12 @@ class Record:
             if error_type is not None:
                 span.set_attribute(attrs.ERROR_TYPE, error_type)
                 span.set_status(Status(StatusCode.ERROR, error_message))
+            snapshot = self._snapshot()
             if isinstance(span, LightSpan):
-                span.defer(self)
+                span.finish(snapshot)
             else:
-                self._write_within_limits(span)
-            span.update_name(self._span_name())
+                self._write_within_limits(span, attributes(snapshot))
+                span.update_name(span_name(snapshot.kind, snapshot.fields))
         except Exception:
             internal_error(f"{self._NAME}.end")
         try:
@@ -264,15 +265,15 @@ class Record:
         except Exception:
             internal_error(f"{self._NAME}.end")
 
-    def _write_within_limits(self, span: Span) -> None:
+    def _write_within_limits(self, span: Span, final: dict[str, AttributeValue]) -> None:
         """Provider mode: write the attributes so that the SDK span's own limits keep ours
-        (see ``_limits.fit_for_sdk``); count what was cut with ``Stats.note`` (caller thread)
-        and add it to the span's dropped-attributes count."""
+        (see ``_limits.fit_for_sdk``); count what was cut (without a lock: caller thread) and
+        add it to the span's dropped-attributes count."""
         limits = getattr(span, "_limits", None)  # the SDK span enforces its provider's limits
         max_count = _limit(limits, "max_span_attributes")
         max_length = _limit(limits, "max_span_attribute_length")
         present = _attributes_of(span)
-        fitted = fit_for_sdk(present, self._final_attributes(), max_count, max_length)
+        fitted = fit_for_sdk(present, final, max_count, max_length)
         evicted = 0
         if max_count is not None and len(present) + len(fitted.attributes) > max_count:
             keys = len(set(present).union(fitted.attributes))
@@ -286,7 +287,7 @@ class Record:
                 bounded.dropped += fitted.dropped  # the SDK's count; it has no public setter
         if fitted.dropped or fitted.truncated or evicted:
             report_limits(
-                self._client.stats.note,
+                self._road.note,
                 fitted._replace(over_count=fitted.over_count + evicted),
                 max_count,
                 max_length,
@@ -296,24 +297,9 @@ class Record:
         if max_count is not None and len(fitted.attributes) > max_count:
             _warn_if_ours_evicted(fitted.attributes, max_count, self._NAME)
 
-    def _count_on_export(self, name: str, n: int) -> None:
-        """Add ``n`` to the counter ``name`` of ``stats()`` (export thread, default mode)."""
-        self._client.stats.add(name, n)
-
-    def _final_attributes(self) -> dict[str, AttributeValue]:
-        """The attributes written at end, without content when capture is off."""
-        attributes = self._attributes()
-        if not self._pipeline.capture_content:
-            for key in attrs.CONTENT_KEYS.intersection(attributes):
-                del attributes[key]
-        return attributes
-
-    def _attributes(self) -> dict[str, AttributeValue]:
-        """All attributes to write at end; subclasses derive the GenAI ones here."""
-        return dict(self._fields)
-
-    def _span_name(self) -> str:
-        raise NotImplementedError
+    def _snapshot(self) -> Snapshot:
+        """What export needs of the ended record (a run adds its steps)."""
+        return Snapshot(self._KIND, self._fields, self._road.capture_content)
 
     def _after_end(self) -> None:
         """Hook run after the span ended."""
@@ -410,20 +396,3 @@ def _attributes_of(span: Span) -> Mapping[str, AttributeValue]:
     """The attributes an SDK span holds now (empty for other spans)."""
     found = getattr(span, "attributes", None)
     return found if isinstance(found, Mapping) else {}
-
-
-def messages_json(role: str, content: str, finish_reason: str | None = None) -> str:
-    """One GenAI semconv chat message, as the JSON array the conventions specify."""
-    message: dict[str, Any] = {"role": role, "parts": _text_parts(content)}
-    if finish_reason is not None:
-        message["finish_reason"] = finish_reason
-    return json.dumps([message], ensure_ascii=False)
-
-
-def parts_json(content: str) -> str:
-    """GenAI semconv message parts holding one text, as JSON (``gen_ai.system_instructions``)."""
-    return json.dumps(_text_parts(content), ensure_ascii=False)
-
-
-def _text_parts(content: str) -> list[dict[str, str]]:
-    return [{"type": "text", "content": content}]

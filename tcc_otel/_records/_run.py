@@ -3,35 +3,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from opentelemetry.trace import Span
+from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel._records._record import Record, messages_json, parts_json
-from tcc_otel._schema import _cost as cost
+from tcc_otel._records._record import Record
+from tcc_otel._records._road import Road, open_span
+from tcc_otel._records._span import id_or_new
+from tcc_otel._records._step import Step
+from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._schema import _keys as attrs
-from tcc_otel._schema._values import clean_text, to_metadata_value, warn_dropped
-
-if TYPE_CHECKING:
-    from tcc_otel._client import Client, Pipeline
-    from tcc_otel._records._step import Step
-    from tcc_otel._records._tool_call import ToolCall
+from tcc_otel._schema._build import RUN, Fields, Snapshot
+from tcc_otel._schema._values import clean_text, to_metadata_value, to_text, warn_dropped
 
 
 class Run(Record):
     """One agent execution. Create with ``tcc.run()``; end with ``end()`` or ``error()``."""
 
-    __slots__ = ("_input_tokens", "_output_tokens", "_priced_steps")
+    __slots__ = ("_steps",)
 
     _NAME: ClassVar[str] = "Run"
+    _KIND: ClassVar[str] = RUN
     _REQUIRED: ClassVar[dict[str, str]] = {attrs.RUN_USER_PROMPT: "run.prompt(...)"}
 
-    def __init__(self, client: Client, pipeline: Pipeline, span: Span, run_id: str) -> None:
-        super().__init__(client, pipeline, span, run_id)
-        self._input_tokens: int | None = None
-        self._output_tokens: int | None = None
-        self._priced_steps: list[Step] | None = None  # for run totals, with tcc-otel[cost]
+    def __init__(
+        self,
+        road: Road,
+        run_id: str | None = None,
+        session_id: str | None = None,
+        conversational: bool | None = None,
+    ) -> None:
+        """Start a run whose span's parent is the active span."""
+        rid = id_or_new(run_id)
+        initial: dict[str, AttributeValue] = {
+            attrs.TCC_TYPE: RUN,
+            attrs.TCC_RUN_ID: rid,
+            attrs.GEN_AI_OPERATION_NAME: attrs.OP_INVOKE_AGENT,
+        }
+        if session_id is not None:
+            session = to_text(session_id, "tcc.run()")
+            if session is not None:
+                initial[attrs.TCC_SESSION_ID] = session
+                initial[attrs.GEN_AI_CONVERSATION_ID] = session
+        if conversational is not None:
+            initial[attrs.TCC_CONVERSATIONAL] = bool(conversational)
+        span = open_span(road, attrs.OP_INVOKE_AGENT, None, SpanKind.INTERNAL, initial, rid)
+        super().__init__(road, span, rid)
+        self._steps: list[Fields] = []  # fields of steps that ended while the run was open
 
     def prompt(self, user_prompt: Any, system_prompt: Any = None) -> Run:
         """Record the user's prompt (required before ``end()``) and the system prompt."""
@@ -78,15 +97,13 @@ class Run(Record):
         """Start a step of this run; its span is the run's child."""
         with self._lock:
             self._require_open("step")
-        return self._client.start_step(self._run_id, step_id, run=self)
+        return Step(self._road, self._run_id, self._span, step_id, on_end=self._step_ended)
 
     def tool_call(self, tool_name: Any = None, tool_call_id: str | None = None) -> ToolCall:
         """Start a tool call of this run; its span is the run's child."""
         with self._lock:
             self._require_open("tool_call")
-        return self._client.start_tool_call(
-            self._run_id, self._pipeline, self._span, tool_name, tool_call_id
-        )
+        return ToolCall(self._road, self._run_id, self._span, tool_name, tool_call_id)
 
     def feedback(self, score: str | None = None, text: str | None = None) -> bool:
         """Send user feedback on this run; ``True`` if the endpoint accepted it.
@@ -94,53 +111,16 @@ class Run(Record):
         Raises:
             ValueError: neither score nor text is given, or text is over 2,000 characters.
         """
-        return self._client.submit_feedback(self._run_id, score, text, self._pipeline)
+        return self._road.feedback(self._run_id, score, text, "Run.feedback()")
 
-    def _step_ended(self, step: Step, input_tokens: int | None, output_tokens: int | None) -> None:
-        """Add a finished step's tokens (and, for totals, the step) to the run, if still open."""
+    def _step_ended(self, fields: Fields) -> None:
+        """A step of this run ended: its usage counts in the run's totals, if still open."""
         with self._lock:
-            if self._ended:
-                return
-            if cost.available():
-                if self._priced_steps is None:
-                    self._priced_steps = []
-                self._priced_steps.append(step)
-            if input_tokens is not None:
-                self._input_tokens = (self._input_tokens or 0) + input_tokens
-            if output_tokens is not None:
-                self._output_tokens = (self._output_tokens or 0) + output_tokens
+            if not self._ended:
+                self._steps.append(fields)
 
-    def _attributes(self) -> dict[str, AttributeValue]:
-        fields = self._fields
-        out = dict(fields)
-        agent = fields.get(attrs.TCC_AGENT)
-        if agent is not None:
-            out[attrs.GEN_AI_AGENT_NAME] = str(agent)
-        if self._input_tokens is not None:
-            out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = self._input_tokens
-        if self._output_tokens is not None:
-            out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = self._output_tokens
-        if cost.available():
-            if self._input_tokens is not None or self._output_tokens is not None:
-                out[attrs.RUN_TOTAL_TOKENS] = (self._input_tokens or 0) + (self._output_tokens or 0)
-            costs = [c for c in (s._cost() for s in self._priced_steps or ()) if c is not None]
-            if costs:
-                out[attrs.RUN_TOTAL_COST] = sum(costs)
-        if self._pipeline.capture_content:
-            prompt = fields.get(attrs.RUN_USER_PROMPT)
-            if prompt is not None:
-                out[attrs.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
-            system = fields.get(attrs.RUN_SYSTEM_PROMPT)
-            if system is not None:
-                out[attrs.GEN_AI_SYSTEM_INSTRUCTIONS] = parts_json(str(system))
-            response = fields.get(attrs.RUN_RESPONSE)
-            if response is not None:
-                out[attrs.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response))
-        return out
-
-    def _span_name(self) -> str:
-        agent = self._fields.get(attrs.TCC_AGENT)
-        return f"{attrs.OP_INVOKE_AGENT} {agent}" if agent else attrs.OP_INVOKE_AGENT
+    def _snapshot(self) -> Snapshot:
+        return Snapshot(RUN, self._fields, self._road.capture_content, tuple(self._steps))
 
     def _after_end(self) -> None:
-        self._client.run_ended(self)
+        self._road.run_ended(self._run_id, self._span.get_span_context())

@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-from opentelemetry.trace import Span
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.trace import Span, SpanKind
 
-from tcc_otel._records._record import Record, messages_json
-from tcc_otel._schema import _cost as cost
+from tcc_otel._records._record import Record
+from tcc_otel._records._road import Road, open_span
+from tcc_otel._records._span import id_or_new
+from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._build import STEP, Fields
 from tcc_otel._schema._values import to_cost, to_count
-
-if TYPE_CHECKING:
-    from tcc_otel._client import Client, Pipeline
-    from tcc_otel._records._run import Run
-    from tcc_otel._records._tool_call import ToolCall
 
 
 class Step(Record):
     """One LLM request and response. Create with ``run.step()`` or ``tcc.step(run_id=...)``."""
 
-    __slots__ = ("_run", "_step_id")
+    __slots__ = ("_on_end", "_step_id")
 
     _NAME: ClassVar[str] = "Step"
+    _KIND: ClassVar[str] = STEP
     _REQUIRED: ClassVar[dict[str, str]] = {
         attrs.STEP_PROMPT: "step.prompt(...)",
         attrs.STEP_RESPONSE: "step.response(...)",
@@ -31,16 +30,34 @@ class Step(Record):
 
     def __init__(
         self,
-        client: Client,
-        pipeline: Pipeline,
-        span: Span,
+        road: Road,
         run_id: str,
-        step_id: str,
-        run: Run | None,
+        parent: Span | None,
+        step_id: str | None = None,
+        *,
+        local: bool = True,
+        on_end: Callable[[Fields], None] | None = None,
     ) -> None:
-        super().__init__(client, pipeline, span, run_id)
-        self._step_id = step_id
-        self._run = run
+        """Start a step of ``run_id`` under ``parent`` (``None``: the active span);
+        ``on_end`` gets its fields when it ends (its open run's totals)."""
+        sid = id_or_new(step_id)
+        span = open_span(
+            road,
+            attrs.OP_CHAT,
+            parent,
+            SpanKind.CLIENT,
+            {
+                attrs.TCC_TYPE: STEP,
+                attrs.TCC_RUN_ID: run_id,
+                attrs.TCC_STEP_ID: sid,
+                attrs.GEN_AI_OPERATION_NAME: attrs.OP_CHAT,
+            },
+            run_id,
+            local=local,
+        )
+        super().__init__(road, span, run_id)
+        self._step_id = sid
+        self._on_end = on_end
 
     @property
     def step_id(self) -> str:
@@ -70,21 +87,22 @@ class Step(Record):
         self, prompt_uncached: Any = None, prompt_cached: Any = None, completion: Any = None
     ) -> Step:
         """Record token counts; each must be a non-negative ``int`` or it is left out."""
-        values = (
-            (attrs.STEP_PROMPT_UNCACHED_TOKENS, prompt_uncached, "prompt_uncached"),
-            (attrs.STEP_PROMPT_CACHED_TOKENS, prompt_cached, "prompt_cached"),
-            (attrs.STEP_COMPLETION_TOKENS, completion, "completion"),
-        )
-        counts = {
-            key: to_count(value, "Step.tokens()", name)
-            for key, value, name in values
-            if value is not None
-        }
+        uncached = cached = done = None
+        if prompt_uncached is not None:
+            uncached = to_count(prompt_uncached, "Step.tokens()", "prompt_uncached")
+        if prompt_cached is not None:
+            cached = to_count(prompt_cached, "Step.tokens()", "prompt_cached")
+        if completion is not None:
+            done = to_count(completion, "Step.tokens()", "completion")
         with self._lock:
             self._require_open("tokens")
-            for key, count in counts.items():
-                if count is not None:
-                    self._fields[key] = count
+            fields = self._fields
+            if uncached is not None:
+                fields[attrs.STEP_PROMPT_UNCACHED_TOKENS] = uncached
+            if cached is not None:
+                fields[attrs.STEP_PROMPT_CACHED_TOKENS] = cached
+            if done is not None:
+                fields[attrs.STEP_COMPLETION_TOKENS] = done
         return self
 
     def cost(self, real_total: Any) -> Step:
@@ -106,95 +124,8 @@ class Step(Record):
         """Start a tool call that this step asked for; its span is the step's child."""
         with self._lock:
             self._require_open("tool_call")
-        return self._client.start_tool_call(
-            self._run_id, self._pipeline, self._span, tool_name, tool_call_id
-        )
-
-    def _attributes(self) -> dict[str, AttributeValue]:
-        fields = self._fields
-        out = dict(fields)
-        requested = fields.get(attrs.STEP_MODEL_REQUESTED)
-        used = fields.get(attrs.STEP_MODEL_USED)
-        if requested is not None:
-            out[attrs.GEN_AI_REQUEST_MODEL] = requested
-        if used is not None:
-            out[attrs.GEN_AI_RESPONSE_MODEL] = used
-        input_tokens = self._input_tokens()
-        if input_tokens is not None:
-            out[attrs.GEN_AI_USAGE_INPUT_TOKENS] = input_tokens
-        cached = fields.get(attrs.STEP_PROMPT_CACHED_TOKENS)
-        if cached is not None:
-            out[attrs.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
-        completion = fields.get(attrs.STEP_COMPLETION_TOKENS)
-        if completion is not None:
-            out[attrs.GEN_AI_USAGE_OUTPUT_TOKENS] = completion
-        reason = fields.get(attrs.STEP_FINISH_REASON)
-        if reason is not None:
-            out[attrs.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
-        if attrs.STEP_REAL_TOTAL_COST not in fields:
-            estimated = self._estimated_cost()
-            if estimated is not None:
-                out[attrs.STEP_ESTIMATED_COST] = estimated
-        definitions = fields.get(attrs.STEP_TOOL_DEFINITIONS)
-        if definitions is not None:
-            out[attrs.GEN_AI_TOOL_DEFINITIONS] = definitions
-        if self._pipeline.capture_content:
-            prompt = fields.get(attrs.STEP_PROMPT)
-            if prompt is not None:
-                out[attrs.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
-            response = fields.get(attrs.STEP_RESPONSE)
-            if response is not None:
-                finish = None if reason is None else str(reason)
-                out[attrs.GEN_AI_OUTPUT_MESSAGES] = messages_json(
-                    "assistant", str(response), finish
-                )
-        return out
-
-    def _count(self, key: str) -> int | None:
-        value = self._fields.get(key)
-        return value if isinstance(value, int) else None
-
-    def _input_tokens(self) -> int | None:
-        uncached = self._count(attrs.STEP_PROMPT_UNCACHED_TOKENS)
-        cached = self._count(attrs.STEP_PROMPT_CACHED_TOKENS)
-        if uncached is None and cached is None:
-            return None
-        return (uncached or 0) + (cached or 0)
-
-    def _span_name(self) -> str:
-        model = self._fields.get(attrs.STEP_MODEL_USED) or self._fields.get(
-            attrs.STEP_MODEL_REQUESTED
-        )
-        return f"{attrs.OP_CHAT} {model}" if model else attrs.OP_CHAT
+        return ToolCall(self._road, self._run_id, self._span, tool_name, tool_call_id)
 
     def _after_end(self) -> None:
-        run = self._run
-        if run is None:
-            return
-        run._step_ended(self, self._input_tokens(), self._count(attrs.STEP_COMPLETION_TOKENS))
-
-    def _cost(self) -> float | None:
-        """The real cost if given, else an estimate from model and tokens (``tcc-otel[cost]``)."""
-        real = self._fields.get(attrs.STEP_REAL_TOTAL_COST)
-        if isinstance(real, (int, float)):
-            return float(real)
-        return self._estimated_cost()
-
-    def _estimated_cost(self) -> float | None:
-        if not cost.available():
-            return None
-        model = self._fields.get(attrs.STEP_MODEL_USED) or self._fields.get(
-            attrs.STEP_MODEL_REQUESTED
-        )
-        counts = [
-            self._count(key)
-            for key in (
-                attrs.STEP_PROMPT_UNCACHED_TOKENS,
-                attrs.STEP_PROMPT_CACHED_TOKENS,
-                attrs.STEP_COMPLETION_TOKENS,
-            )
-        ]
-        if not model or all(count is None for count in counts):
-            return None
-        uncached, cached, completion = (count or 0 for count in counts)
-        return cost.estimate(str(model), uncached, cached, completion)
+        if self._on_end is not None:
+            self._on_end(self._fields)

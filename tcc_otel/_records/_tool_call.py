@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
-from opentelemetry.trace import Span
-from opentelemetry.util.types import AttributeValue
+from opentelemetry.trace import Span, SpanKind
 
 from tcc_otel._records._record import Record
+from tcc_otel._records._road import Road, open_span
+from tcc_otel._records._span import id_or_new
 from tcc_otel._schema import _keys as attrs
-
-if TYPE_CHECKING:
-    from tcc_otel._client import Client, Pipeline
+from tcc_otel._schema._build import TOOL_CALL
 
 
 class ToolCall(Record):
@@ -21,13 +20,40 @@ class ToolCall(Record):
     __slots__ = ("_tool_call_id",)
 
     _NAME: ClassVar[str] = "ToolCall"
+    _KIND: ClassVar[str] = TOOL_CALL
     _REQUIRED: ClassVar[dict[str, str]] = {attrs.TOOL_CALL_NAME: "tool_call.name(...)"}
 
     def __init__(
-        self, client: Client, pipeline: Pipeline, span: Span, run_id: str, tool_call_id: str
+        self,
+        road: Road,
+        run_id: str,
+        parent: Span | None,
+        tool_name: Any = None,
+        tool_call_id: str | None = None,
+        *,
+        local: bool = True,
     ) -> None:
-        super().__init__(client, pipeline, span, run_id)
-        self._tool_call_id = tool_call_id
+        """Start a tool call of ``run_id`` under ``parent`` (``None``: the active span)."""
+        cid = id_or_new(tool_call_id)
+        span = open_span(
+            road,
+            attrs.OP_EXECUTE_TOOL,
+            parent,
+            SpanKind.INTERNAL,
+            {
+                attrs.TCC_TYPE: TOOL_CALL,
+                attrs.TCC_RUN_ID: run_id,
+                attrs.TCC_TOOL_CALL_ID: cid,
+                attrs.GEN_AI_TOOL_CALL_ID: cid,
+                attrs.GEN_AI_OPERATION_NAME: attrs.OP_EXECUTE_TOOL,
+            },
+            run_id,
+            local=local,
+        )
+        super().__init__(road, span, run_id)
+        self._tool_call_id = cid
+        if tool_name is not None:
+            self.name(tool_name)
 
     @property
     def tool_call_id(self) -> str:
@@ -47,20 +73,3 @@ class ToolCall(Record):
         """Record what the tool returned: a string as is, any other value as JSON."""
         value = self._content(result, "ToolCall.result()", as_json=True)
         return self._set("result", attrs.TOOL_CALL_RESULT, value)
-
-    def _attributes(self) -> dict[str, AttributeValue]:
-        fields = self._fields
-        out = dict(fields)
-        for tcc_key, gen_ai_key in (
-            (attrs.TOOL_CALL_NAME, attrs.GEN_AI_TOOL_NAME),
-            (attrs.TOOL_CALL_ARGS, attrs.GEN_AI_TOOL_CALL_ARGUMENTS),
-            (attrs.TOOL_CALL_RESULT, attrs.GEN_AI_TOOL_CALL_RESULT),
-        ):
-            value = fields.get(tcc_key)
-            if value is not None:
-                out[gen_ai_key] = value
-        return out
-
-    def _span_name(self) -> str:
-        name = self._fields.get(attrs.TOOL_CALL_NAME)
-        return f"{attrs.OP_EXECUTE_TOOL} {name}" if name else attrs.OP_EXECUTE_TOOL

@@ -134,8 +134,7 @@ def record_run(index: int = 0, *, content: str = "") -> list[SpanId]:
 def use_limits(monkeypatch: pytest.MonkeyPatch, **timings: Any) -> None:
     """Make clients built from now on use pipelines with these ``Limits`` keywords (``grace``,
     ``batch_delay``, ``max_hold``, ``batch_bytes``), so a test need not wait for defaults."""
-    # ``tcc_otel._client`` as an attribute is the default Client; the module is in sys.modules
-    module = importlib.import_module("tcc_otel._client")
+    module = importlib.import_module("tcc_otel._export._destination")
     monkeypatch.setattr(module, "Limits", functools.partial(Limits, **timings))
 
 

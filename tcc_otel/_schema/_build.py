@@ -1,0 +1,216 @@
+"""Attribute builders: a record's plain fields in, its span's TCC and GenAI attributes out.
+
+Pure functions. A record hands a ``Snapshot`` to export when it ends; the batcher thread (or,
+with the user's provider, the caller's) builds the attributes from it here, the same way in
+both modes.
+"""
+
+from __future__ import annotations
+
+import json.encoder
+from collections.abc import Mapping, Sequence
+from typing import Callable, NamedTuple
+
+from opentelemetry.util.types import AttributeValue
+
+from tcc_otel._schema import _cost as cost
+from tcc_otel._schema import _keys as keys
+
+RUN: str = keys.SpanKind.RUN.value
+STEP: str = keys.SpanKind.STEP.value
+TOOL_CALL: str = keys.SpanKind.TOOL_CALL.value
+
+Fields = Mapping[str, AttributeValue]
+"""A record's fields: its TCC attributes, as the setters stored them."""
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring  # json.dumps's own, in C
+
+
+class Snapshot(NamedTuple):
+    """What an ended record hands to export: frozen plain data, never the record."""
+
+    kind: str
+    """``run``, ``step`` or ``tool_call``."""
+    fields: Fields
+    """The record's fields; not written again once it ended."""
+    capture_content: bool
+    """Whether content (prompts, responses, arguments, ...) is kept."""
+    steps: Sequence[Fields] = ()
+    """A run's steps that ended while it was open: their fields, for the run's totals."""
+
+
+def attributes(snapshot: Snapshot) -> dict[str, AttributeValue]:
+    """The span's attributes: the record's fields and the GenAI ones derived from them;
+    without content when capture is off."""
+    kind = snapshot.kind
+    if kind == STEP:
+        out = _step(snapshot.fields, snapshot.capture_content)
+    elif kind == RUN:
+        out = _run(snapshot.fields, snapshot.steps, snapshot.capture_content)
+    else:
+        out = _tool_call(snapshot.fields)
+    if not snapshot.capture_content:
+        for key in keys.CONTENT_KEYS.intersection(out):
+            del out[key]
+    return out
+
+
+def span_name(kind: str, fields: Fields) -> str:
+    """``invoke_agent {agent}``, ``chat {model}`` (used, else requested) or
+    ``execute_tool {name}``; the bare operation when that field is not set."""
+    if kind == STEP:
+        detail = fields.get(keys.STEP_MODEL_USED) or fields.get(keys.STEP_MODEL_REQUESTED)
+        operation = keys.OP_CHAT
+    elif kind == RUN:
+        detail, operation = fields.get(keys.TCC_AGENT), keys.OP_INVOKE_AGENT
+    else:
+        detail, operation = fields.get(keys.TOOL_CALL_NAME), keys.OP_EXECUTE_TOOL
+    return f"{operation} {detail}" if detail else operation
+
+
+# --- GenAI messages (semantic conventions), as JSON ----------------------------------------
+
+
+def messages_json(role: str, content: str, finish_reason: str | None = None) -> str:
+    """One chat message as the JSON array the conventions specify; the same text as
+    ``json.dumps([{"role": ..., "parts": [...], "finish_reason": ...}], ensure_ascii=False)``,
+    written from a template."""
+    tail = "}]" if finish_reason is None else f', "finish_reason": {_quote(finish_reason)}}}]'
+    return f'[{{"role": {_quote(role)}, "parts": {parts_json(content)}{tail}'
+
+
+def parts_json(content: str) -> str:
+    """Message parts holding one text, as JSON (``gen_ai.system_instructions``)."""
+    return f'[{{"type": "text", "content": {_quote(content)}}}]'
+
+
+# --- tokens and cost ----------------------------------------------------------------------
+
+
+def _count(fields: Fields, key: str) -> int | None:
+    value = fields.get(key)
+    return value if type(value) is int else None
+
+
+def input_tokens(fields: Fields) -> int | None:
+    """A step's input tokens: uncached + cached; ``None`` when neither is known."""
+    uncached = _count(fields, keys.STEP_PROMPT_UNCACHED_TOKENS)
+    cached = _count(fields, keys.STEP_PROMPT_CACHED_TOKENS)
+    if uncached is None and cached is None:
+        return None
+    return (uncached or 0) + (cached or 0)
+
+
+def estimated_cost(fields: Fields) -> float | None:
+    """A step's cost estimated from its model and tokens (``tcc-otel[cost]``); ``None`` when
+    the extra is missing, the model unknown, or no tokens were given."""
+    if not cost.available():
+        return None
+    model = fields.get(keys.STEP_MODEL_USED) or fields.get(keys.STEP_MODEL_REQUESTED)
+    counts = [
+        _count(fields, key)
+        for key in (
+            keys.STEP_PROMPT_UNCACHED_TOKENS,
+            keys.STEP_PROMPT_CACHED_TOKENS,
+            keys.STEP_COMPLETION_TOKENS,
+        )
+    ]
+    if not model or all(count is None for count in counts):
+        return None
+    uncached, cached, completion = (count or 0 for count in counts)
+    return cost.estimate(str(model), uncached, cached, completion)
+
+
+def step_cost(fields: Fields) -> float | None:
+    """A step's cost: the real one when given, else the estimate."""
+    real = fields.get(keys.STEP_REAL_TOTAL_COST)
+    if isinstance(real, (int, float)) and not isinstance(real, bool):
+        return float(real)
+    return estimated_cost(fields)
+
+
+# --- per record ---------------------------------------------------------------------------
+
+
+def _run(fields: Fields, steps: Sequence[Fields], capture: bool) -> dict[str, AttributeValue]:
+    out = dict(fields)
+    agent = fields.get(keys.TCC_AGENT)
+    if agent is not None:
+        out[keys.GEN_AI_AGENT_NAME] = str(agent)
+    inputs = [n for n in map(input_tokens, steps) if n is not None]
+    outputs = [n for n in (_count(s, keys.STEP_COMPLETION_TOKENS) for s in steps) if n is not None]
+    if inputs:
+        out[keys.GEN_AI_USAGE_INPUT_TOKENS] = sum(inputs)
+    if outputs:
+        out[keys.GEN_AI_USAGE_OUTPUT_TOKENS] = sum(outputs)
+    if cost.available():
+        if inputs or outputs:
+            out[keys.RUN_TOTAL_TOKENS] = sum(inputs) + sum(outputs)
+        costs = [c for c in map(step_cost, steps) if c is not None]
+        if costs:
+            out[keys.RUN_TOTAL_COST] = sum(costs)
+    if capture:
+        prompt = fields.get(keys.RUN_USER_PROMPT)
+        if prompt is not None:
+            out[keys.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
+        system = fields.get(keys.RUN_SYSTEM_PROMPT)
+        if system is not None:
+            out[keys.GEN_AI_SYSTEM_INSTRUCTIONS] = parts_json(str(system))
+        response = fields.get(keys.RUN_RESPONSE)
+        if response is not None:
+            out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response))
+    return out
+
+
+def _step(fields: Fields, capture: bool) -> dict[str, AttributeValue]:
+    out = dict(fields)
+    requested = fields.get(keys.STEP_MODEL_REQUESTED)
+    if requested is not None:
+        out[keys.GEN_AI_REQUEST_MODEL] = requested
+    used = fields.get(keys.STEP_MODEL_USED)
+    if used is not None:
+        out[keys.GEN_AI_RESPONSE_MODEL] = used
+    tokens = input_tokens(fields)
+    if tokens is not None:
+        out[keys.GEN_AI_USAGE_INPUT_TOKENS] = tokens
+    cached = fields.get(keys.STEP_PROMPT_CACHED_TOKENS)
+    if cached is not None:
+        out[keys.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
+    completion = fields.get(keys.STEP_COMPLETION_TOKENS)
+    if completion is not None:
+        out[keys.GEN_AI_USAGE_OUTPUT_TOKENS] = completion
+    reason = fields.get(keys.STEP_FINISH_REASON)
+    if reason is not None:
+        out[keys.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
+    if keys.STEP_REAL_TOTAL_COST not in fields:
+        estimate = estimated_cost(fields)
+        if estimate is not None:
+            out[keys.STEP_ESTIMATED_COST] = estimate
+    definitions = fields.get(keys.STEP_TOOL_DEFINITIONS)
+    if definitions is not None:
+        out[keys.GEN_AI_TOOL_DEFINITIONS] = definitions
+    if capture:
+        prompt = fields.get(keys.STEP_PROMPT)
+        if prompt is not None:
+            out[keys.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
+        response = fields.get(keys.STEP_RESPONSE)
+        if response is not None:
+            finish = None if reason is None else str(reason)
+            out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response), finish)
+    return out
+
+
+_TOOL_COPIES = (
+    (keys.TOOL_CALL_NAME, keys.GEN_AI_TOOL_NAME),
+    (keys.TOOL_CALL_ARGS, keys.GEN_AI_TOOL_CALL_ARGUMENTS),
+    (keys.TOOL_CALL_RESULT, keys.GEN_AI_TOOL_CALL_RESULT),
+)
+
+
+def _tool_call(fields: Fields) -> dict[str, AttributeValue]:
+    out = dict(fields)
+    for tcc_key, gen_ai_key in _TOOL_COPIES:
+        value = fields.get(tcc_key)
+        if value is not None:
+            out[gen_ai_key] = value
+    return out
