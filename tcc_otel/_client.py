@@ -33,7 +33,7 @@ from tcc_otel._export._processor import BackgroundProcessor
 from tcc_otel._export._sigterm import SigtermHook
 from tcc_otel._export._spool import any_adoptable
 from tcc_otel._export._stats import Stats
-from tcc_otel._guard import internal_error
+from tcc_otel._guard import Guard, caught
 from tcc_otel._log import enable_debug, logger
 from tcc_otel._records._remote import RemoteRun
 from tcc_otel._records._road import Road
@@ -43,6 +43,8 @@ from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._registry import Registry, Route
 from tcc_otel._schema._values import to_id
 from tcc_otel._version import __version__
+
+_RECOVER = Guard("recovering the spool at import")
 
 
 class Pipeline:
@@ -403,6 +405,8 @@ class Client:
         out["recorded"] += sum(sink.uncounted() for sink in sinks)
         out["queued"] = sum(sink.pending() for sink in sinks)
         out["spooled"] = sum(sink.spooled() for sink in sinks)
+        if caught():
+            out["internal_errors"] = caught()
         return out
 
     # --- the process: exit, SIGTERM, fork, the spool at import ------------------------------
@@ -447,7 +451,7 @@ class Client:
         root = os.environ.get("TCC_SPOOL_DIR", "").strip()
         if not root or _our_command() or not any_adoptable(root):
             return  # the common case costs a directory listing
-        try:
+        with _RECOVER:
             # The configuration is read now but not kept: an application may still set its
             # environment (load_dotenv()) before its first run.
             config = resolve()
@@ -457,8 +461,6 @@ class Client:
             pipeline = self._build(config, None, None)
             with self._lock:
                 self._recovering.append(pipeline)
-        except Exception:
-            internal_error("recovering the spool")
 
 
 def _our_command() -> bool:

@@ -29,6 +29,7 @@ from tcc_otel._export._process import background_thread, on_fork_child
 from tcc_otel._export._spool import Spool
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import Origin, sdk_origin, sdk_span
+from tcc_otel._guard import Guard
 from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema._kinds import is_run, run_id_of
@@ -125,6 +126,9 @@ class ExportPipeline:
         self._on_start = on_start  # the process hooks: exit, signals (once per process)
         self.span_limits = SpanLimits()  # OTEL_SPAN_ATTRIBUTE_* limits, read once
         self._log = RateLimitedLog()
+        self._encoding = Guard(
+            "encoding a span (it was dropped)", self._encode_failed, reraise=False
+        )
         self._init_state()
         on_fork_child(self._after_fork)
 
@@ -346,12 +350,8 @@ class ExportPipeline:
             self._taken += 1
             with self._lock:
                 self._held += 1
-            try:
+            with self._encoding:  # one bad span must not stop the pipeline
                 self._place(item, time.monotonic())
-            except Exception:  # one bad span must not stop the pipeline
-                self._forget(1)
-                self._stats.drop("encode_error", 1)
-                logger.exception("encoding a span failed; it was dropped")
             if not self._urgent and len(inbox) + self._held < limits.yield_below:
                 time.sleep(0)  # let the agent's threads run first
         self._count_taken()
@@ -541,12 +541,9 @@ class ExportPipeline:
 
     def _deliver(self, batch: Batch) -> None:
         spooled = batch.spool_path is not None
-        try:
+        outcome = Outcome.DROPPED  # unless the exporter says otherwise
+        with Guard("sending a batch", lambda: self._dropped_batch(batch), reraise=False):
             outcome = self._exporter.deliver(batch, keep=spooled)
-        except Exception:  # the exporter counts and logs; this is the last guard
-            outcome = Outcome.DROPPED
-            self._stats.drop("export_error", batch.count)
-            logger.exception("sending %d spans failed; they were dropped", batch.count)
         if outcome is Outcome.KEPT and not self._closed:
             with self._lock:  # endpoint still down: try again later, it is safe on disk
                 self._in_flight = None
@@ -565,6 +562,13 @@ class ExportPipeline:
         with self._lock:
             self._outbox.appendleft(batch)
             self._outbox_bytes += len(batch.compressed())
+
+    def _dropped_batch(self, batch: Batch) -> None:
+        self._stats.drop("export_error", batch.count)
+
+    def _encode_failed(self) -> None:
+        self._forget(1)
+        self._stats.drop("encode_error", 1)
 
     def _forget(self, n: int) -> None:
         with self._lock:

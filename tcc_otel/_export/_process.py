@@ -18,11 +18,12 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from tcc_otel._log import logger
+from tcc_otel._guard import Guard
 
 _MP_EXIT_PRIORITY = -100
 """Run after the application's own multiprocessing finalizers, which may still end spans."""
 
+_AFTER_FORK = Guard("resetting tcc_otel after fork", reraise=False)
 _fork_children: list[weakref.WeakMethod[Callable[[], None]]] = []
 
 
@@ -38,10 +39,8 @@ def _run_fork_children() -> None:
         if method is None:
             continue
         alive.append(ref)
-        try:
+        with _AFTER_FORK:  # a failing hook must not break the application's child
             method()
-        except Exception:  # a failing hook must not break the application's child
-            logger.exception("resetting tcc_otel after fork failed")
     _fork_children[:] = alive
 
 

@@ -15,7 +15,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel._guard import internal_error
+from tcc_otel._guard import Guard
 from tcc_otel._records._road import Road
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema import _keys as attrs
@@ -77,6 +77,13 @@ class Record:
     """``run``, ``step`` or ``tool_call``: which builder makes the span's attributes."""
     _REQUIRED: ClassVar[dict[str, str]] = {}
     """Field key -> the call that sets it; ``end()`` raises ``ValueError`` if one is missing."""
+    _END: ClassVar[Guard] = Guard("Record.end")
+    _EXIT: ClassVar[Guard] = Guard("Record.__exit__")
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls._END = Guard(f"{cls._NAME}.end")
+        cls._EXIT = Guard(f"{cls._NAME}.__exit__")
 
     def __init__(self, road: Road, span: Span, run_id: str) -> None:
         self._road = road
@@ -241,7 +248,7 @@ class Record:
         own thread (the fields no longer change); an SDK span gets them built now.
         """
         span = self._span
-        try:
+        with self._END:
             if error_type is None and self._status is not None:
                 code, error_message = self._status
                 if code is StatusCode.ERROR:
@@ -257,13 +264,9 @@ class Record:
             else:
                 self._write_within_limits(span, attributes(snapshot))
                 span.update_name(span_name(snapshot.kind, snapshot.fields))
-        except Exception:
-            internal_error(f"{self._NAME}.end")
-        try:
+        with self._END:
             span.end()
             self._after_end()
-        except Exception:
-            internal_error(f"{self._NAME}.end")
 
     def _write_within_limits(self, span: Span, final: dict[str, AttributeValue]) -> None:
         """Provider mode: write the attributes so that the SDK span's own limits keep ours
@@ -357,10 +360,8 @@ class Record:
             raise missing
         assert exc is not None
         if isinstance(exc, Exception):
-            try:
+            with self._EXIT:
                 self._span.record_exception(exc)
-            except Exception:
-                internal_error(f"{self._NAME}.__exit__")
             message = status_text(f"{type(exc).__name__}: {exc}")
         else:  # KeyboardInterrupt, SystemExit, GeneratorExit, CancelledError
             message = type(exc).__name__

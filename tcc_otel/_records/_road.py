@@ -10,8 +10,10 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanContext, SpanKind, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from tcc_otel._guard import internal_error
+from tcc_otel._guard import Guard
 from tcc_otel._records._span import LightSpan, Sink
+
+_START = Guard("starting a record's span")
 
 Feedback = Callable[[str, Any, Any, str], bool]
 """Send feedback: run id, score, text, the method called (for log lines) -> accepted."""
@@ -85,12 +87,10 @@ def open_span(
     """Start a record's span under ``parent`` (``None``: the active span). If OpenTelemetry
     fails, a non-recording span keeps the API working. ``local``: the run is open in this
     process, so the span waits for the run span and travels with it."""
-    try:
+    with _START:
         if road.light:
             parent_context = (parent or trace.get_current_span()).get_span_context()
             return LightSpan(name, kind, parent_context, attributes, run_id, road.sink, local)
         context = None if parent is None else trace.set_span_in_context(parent)
         return road.tracer.start_span(name, context=context, kind=kind, attributes=attributes)
-    except Exception:
-        internal_error(f"starting the {name} span")
-        return trace.INVALID_SPAN
+    return trace.INVALID_SPAN
