@@ -28,8 +28,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 import tcc_otel as tcc
 from tcc_otel._client import Client
 from tcc_otel._export._batch import Batch
+from tcc_otel._export._batcher import Limits
 from tcc_otel._export._exporter import OtlpHttpExporter
-from tcc_otel._export._pipeline import ExportPipeline, Limits
+from tcc_otel._export._pipeline import ExportPipeline
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import origin, sdk_origin, sdk_span
 

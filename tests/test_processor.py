@@ -14,8 +14,9 @@ from opentelemetry.trace import Tracer
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
+from tcc_otel._export._batcher import Limits
 from tcc_otel._export._exporter import OtlpHttpExporter
-from tcc_otel._export._pipeline import ExportPipeline, Limits
+from tcc_otel._export._pipeline import ExportPipeline
 from tcc_otel._export._processor import BackgroundProcessor
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import origin

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from opentelemetry.sdk.resources import Resource
 
 from tcc_otel._config import Config
+from tcc_otel._export._batcher import Limits
 from tcc_otel._export._exporter import Exporter, OtlpHttpExporter
-from tcc_otel._export._pipeline import ExportPipeline, Limits
+from tcc_otel._export._pipeline import ExportPipeline
 from tcc_otel._export._spool import Spool
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import origin

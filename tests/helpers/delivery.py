@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import Span
 
 import tcc_otel as tcc
-from tcc_otel._export._pipeline import Limits
+from tcc_otel._export._batcher import Limits
 from tcc_otel._local._receiver import Receiver
 
 SpanId = tuple[str, str]
