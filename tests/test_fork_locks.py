@@ -17,14 +17,13 @@ from helpers.delivery import HANG_GUARD, wait_until
 import tcc_otel as tcc
 from tcc_otel._client import Client
 from tcc_otel._local._receiver import Receiver
-from tcc_otel._records import _record as _record
 
 LOCKS: dict[str, Callable[[Client], Any]] = {
     "client": lambda client: client._lock,
     "stats": lambda client: client.stats._lock,
     "pipeline": lambda client: client.pipeline().sink._lock,  # type: ignore[union-attr]
     "exporter": lambda client: client.pipeline().sink._exporter._count_lock,  # type: ignore[union-attr]
-    "records": lambda client: _record._lock,
+    "registry": lambda client: client.runs._lock,
 }
 """Where each lock lives, from the client in use."""
 

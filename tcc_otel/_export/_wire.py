@@ -85,27 +85,49 @@ def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
     """Each attribute as a repeated ``KeyValue`` field with ``tag``.
 
     The hot path of export: string values (most of them, and the large ones) are written as
-    pieces joined once, so a long prompt is copied once, not at every nesting level.
+    pieces joined once, so a long prompt is copied once, not at every nesting level; short
+    ones (types, operation names, models, finish reasons) repeat from span to span, so their
+    whole field is cached.
     """
     if not items:
         return b""
     parts: list[bytes] = []
     append = parts.append
+    keys, cache, table = _keys, _short_fields, _VARINT
     for key, value in items.items():
-        encoded_key = _keys.get(key) or _encoded_key(key)
         if type(value) is str:
+            short = len(value) <= _SHORT
+            if short:
+                hit = cache.get((tag, key, value))
+                if hit is not None:
+                    append(hit)
+                    continue
+            encoded_key = keys.get(key) or _encoded_key(key)
             text = value.encode("utf-8")
             n = len(text)
-            text_len = varint(n)
+            text_len = table[n] if n < 0x4000 else varint(n)
             any_len = 1 + len(text_len) + n  # AnyValue{string_value}
-            any_len_b = varint(any_len)
+            any_len_b = table[any_len] if any_len < 0x4000 else varint(any_len)
             kv_len = len(encoded_key) + 1 + len(any_len_b) + any_len
-            append(tag + varint(kv_len) + encoded_key + b"\x12" + any_len_b + b"\x0a" + text_len)
-            append(text)
+            kv_len_b = table[kv_len] if kv_len < 0x4000 else varint(kv_len)
+            head = tag + kv_len_b + encoded_key + b"\x12" + any_len_b + b"\x0a" + text_len
+            if short and len(cache) < _SHORT_FIELDS_KEPT:
+                field = cache[(tag, key, value)] = head + text
+                append(field)
+            else:
+                append(head)
+                append(text)
         else:
+            encoded_key = keys.get(key) or _encoded_key(key)
             kv = encoded_key + _field(b"\x12", any_value(value))
             append(tag + varint(len(kv)) + kv)
     return b"".join(parts)
+
+
+_VARINT = _SMALL + _TWO  # every length below 0x4000, encoded: nearly every attribute's
+_SHORT = 32  # string values this short are likely to repeat: their whole field is cached
+_SHORT_FIELDS_KEPT = 8192
+_short_fields: dict[tuple[bytes, str, str], bytes] = {}
 
 
 _keys: dict[str, bytes] = {}  # attribute keys come from a small set: encode each once

@@ -3,8 +3,6 @@ hands a frozen snapshot to export (or, on the user's SDK span, writes the built 
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar, Union
@@ -34,20 +32,6 @@ from tcc_otel._schema._values import (
 
 R = TypeVar("R", bound="Record")
 
-_lock = threading.Lock()
-"""Guards the fields and the ended flag of every record. Its critical sections are a few dict
-writes, so one lock for all records costs less than one each, and a forked child renews it
-whatever thread of the parent held it."""
-
-
-def _renew_lock() -> None:
-    global _lock
-    _lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_lock)
-
 Converted = Union[AttributeValue, Unconvertible, None]
 """A setter's value after conversion: ``None`` changes nothing; ``Unconvertible`` is
 remembered so that ``end()`` can say why a required field is missing."""
@@ -56,12 +40,15 @@ remembered so that ``end()`` can say why a required field is missing."""
 class Record:
     """What Run, Step and ToolCall share: a span that starts now and ends once.
 
-    Setters write plain values into ``_fields`` under the lock; ``end()``/``error()`` end the
-    span outside the lock, so processors never run under it.
+    No lock: a setter checks the ended flag and writes one value (atomic under the GIL);
+    ending is claimed exactly once (popping a one-element list is atomic), and export gets a
+    copy of the fields, so a setter racing an ``end()`` on another thread can neither
+    double-end the record nor change what was handed over.
     """
 
     __slots__ = (
         "__weakref__",
+        "_claim",
         "_ended",
         "_fields",
         "_road",
@@ -90,17 +77,13 @@ class Record:
         self._span = span
         self._run_id = run_id
         self._ended = False
+        self._claim = [True]  # popped by whichever call ends the record
         self._status: tuple[StatusCode, str | None] | None = None  # set by status()
         self._fields: dict[str, AttributeValue] = {}
         self._tokens: list[Any] | None = None  # context tokens of ``with`` blocks, if any
         self._unconverted: dict[str, Unconvertible] | None = None  # required fields that failed
 
     # --- state -----------------------------------------------------------------------------
-
-    @property
-    def _lock(self) -> threading.Lock:
-        """The records' lock (one for all, renewed in a forked child)."""
-        return _lock
 
     @property
     def run_id(self) -> str:
@@ -118,22 +101,34 @@ class Record:
         return self._span
 
     def _require_open(self, method: str) -> None:
-        """Raise if the record already ended; call with the lock held."""
+        """Raise if the record already ended."""
         if self._ended:
-            name = self._NAME
-            raise RuntimeError(
-                f"{name}.{method}() was called after the {name.lower()} already ended; "
-                f"set every field before {name}.end() or {name}.error()."
-            )
+            self._raise_ended(method)
+
+    def _raise_ended(self, method: str) -> None:
+        name = self._NAME
+        raise RuntimeError(
+            f"{name}.{method}() was called after the {name.lower()} already ended; "
+            f"set every field before {name}.end() or {name}.error()."
+        )
+
+    def _claim_end(self, method: str) -> bool:
+        """Mark the record ended, once: ``False`` if another call ended it first."""
+        try:
+            self._claim.pop()
+        except IndexError:
+            return False
+        self._ended = True
+        return True
 
     def _set(self: R, method: str, key: str, value: Converted) -> R:
         """Store one converted field (``None`` changes nothing) and return ``self``."""
-        with _lock:
-            self._require_open(method)
-            if type(value) is str and not self._unconverted:  # the common case, inline
-                self._fields[key] = value
-            else:
-                self._store(key, value)
+        if self._ended:
+            self._raise_ended(method)
+        if type(value) is str and not self._unconverted:  # the common case, inline
+            self._fields[key] = value
+        else:
+            self._store(key, value)
         return self
 
     def _store(self, key: str, value: Converted) -> None:
@@ -188,9 +183,8 @@ class Record:
             )
             return self._set("status", "", None)
         text = None if message is None else status_text(message)
-        with self._lock:
-            self._require_open("status")
-            self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
+        self._require_open("status")
+        self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
         return self
 
     # --- ending ----------------------------------------------------------------------------
@@ -202,10 +196,10 @@ class Record:
             ValueError: a required field is missing; the record stays open.
             RuntimeError: the record already ended.
         """
-        with self._lock:
-            self._require_open("end")
-            self._check_complete()
-            self._ended = True
+        self._require_open("end")
+        self._check_complete()
+        if not self._claim_end("end"):
+            self._raise_ended("end")
         self._finish(None, None)
 
     def error(self, status_message: str | None = None) -> None:
@@ -217,16 +211,19 @@ class Record:
         Raises:
             RuntimeError: the record already ended.
         """
-        with self._lock:
-            self._require_open("error")
-            self._ended = True
+        if not self._claim_end("error"):
+            self._raise_ended("error")
         message = None if status_message is None else status_text(status_message)
         self._finish(message, attrs.ERROR_TYPE_OTHER)
 
     def _check_complete(self) -> None:
-        missing = [(key, call) for key, call in self._REQUIRED.items() if key not in self._fields]
-        if not missing:
+        fields = self._fields
+        for key in self._REQUIRED:
+            if key not in fields:
+                break
+        else:
             return
+        missing = [(key, call) for key, call in self._REQUIRED.items() if key not in fields]
         name = self._NAME
         for key, call in missing:
             failed = (self._unconverted or {}).get(key)
@@ -248,6 +245,7 @@ class Record:
         own thread (the fields no longer change); an SDK span gets them built now.
         """
         span = self._span
+        snapshot: Snapshot | None = None
         with self._END:
             if error_type is None and self._status is not None:
                 code, error_message = self._status
@@ -266,7 +264,7 @@ class Record:
                 span.update_name(span_name(snapshot.kind, snapshot.fields))
         with self._END:
             span.end()
-            self._after_end()
+            self._after_end(snapshot)
 
     def _write_within_limits(self, span: Span, final: dict[str, AttributeValue]) -> None:
         """Provider mode: write the attributes so that the SDK span's own limits keep ours
@@ -302,10 +300,11 @@ class Record:
 
     def _snapshot(self) -> Snapshot:
         """What export needs of the ended record (a run adds its steps)."""
-        return Snapshot(self._KIND, self._fields, self._road.capture_content)
+        return Snapshot(self._KIND, dict(self._fields), self._road.capture_content)
 
-    def _after_end(self) -> None:
-        """Hook run after the span ended."""
+    def _after_end(self, snapshot: Snapshot | None) -> None:
+        """Hook run after the span ended, with what was handed to export (``None`` if a bug
+        stopped that)."""
 
     # --- context managers -------------------------------------------------------------------
 
@@ -342,16 +341,16 @@ class Record:
         self.__exit__(exc_type, exc, tb)
 
     def _exit(self, exc: BaseException | None) -> None:
-        with self._lock:
-            if self._ended:  # the body already called end() or error()
-                return
-            missing: ValueError | None = None
-            if exc is None:
-                try:
-                    self._check_complete()
-                except ValueError as err:
-                    missing = err
-            self._ended = True
+        if self._ended:  # the body already called end() or error()
+            return
+        missing: ValueError | None = None
+        if exc is None:
+            try:
+                self._check_complete()
+            except ValueError as err:
+                missing = err
+        if not self._claim_end("__exit__"):
+            return  # another thread ended it meanwhile
         if exc is None and missing is None:
             self._finish(None, None)
             return

@@ -56,10 +56,9 @@ class Run(Record):
         """Record the user's prompt (required before ``end()``) and the system prompt."""
         user = self._content(user_prompt, "Run.prompt()")
         system = self._content(system_prompt, "Run.prompt()")
-        with self._lock:
-            self._require_open("prompt")
-            self._store(attrs.RUN_USER_PROMPT, user)
-            self._store(attrs.RUN_SYSTEM_PROMPT, system)
+        self._require_open("prompt")
+        self._store(attrs.RUN_USER_PROMPT, user)
+        self._store(attrs.RUN_SYSTEM_PROMPT, system)
         return self
 
     def response(self, text: Any) -> Run:
@@ -88,21 +87,18 @@ class Run(Record):
                         key if key in attrs.RESERVED_METADATA_KEYS else attrs.METADATA_PREFIX + key
                     )
                     items[name] = clean
-        with self._lock:
-            self._require_open("metadata")
-            self._fields.update(items)
+        self._require_open("metadata")
+        self._fields.update(items)
         return self
 
     def step(self, step_id: str | None = None) -> Step:
         """Start a step of this run; its span is the run's child."""
-        with self._lock:
-            self._require_open("step")
+        self._require_open("step")
         return Step(self._road, self._run_id, self._span, step_id, on_end=self._step_ended)
 
     def tool_call(self, tool_name: Any = None, tool_call_id: str | None = None) -> ToolCall:
         """Start a tool call of this run; its span is the run's child."""
-        with self._lock:
-            self._require_open("tool_call")
+        self._require_open("tool_call")
         return ToolCall(self._road, self._run_id, self._span, tool_name, tool_call_id)
 
     def feedback(self, score: str | None = None, text: str | None = None) -> bool:
@@ -115,12 +111,11 @@ class Run(Record):
 
     def _step_ended(self, fields: Fields) -> None:
         """A step of this run ended: its usage counts in the run's totals, if still open."""
-        with self._lock:
-            if not self._ended:
-                self._steps.append(fields)
+        if not self._ended:
+            self._steps.append(fields)  # atomic; the run's snapshot copies the list
 
     def _snapshot(self) -> Snapshot:
-        return Snapshot(RUN, self._fields, self._road.capture_content, tuple(self._steps))
+        return Snapshot(RUN, dict(self._fields), self._road.capture_content, tuple(self._steps))
 
-    def _after_end(self) -> None:
+    def _after_end(self, snapshot: Snapshot | None) -> None:
         self._road.run_ended(self._run_id, self._span.get_span_context())

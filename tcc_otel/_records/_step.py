@@ -12,7 +12,7 @@ from tcc_otel._records._road import Road, open_span
 from tcc_otel._records._span import id_or_new
 from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._schema import _keys as attrs
-from tcc_otel._schema._build import STEP, Fields
+from tcc_otel._schema._build import STEP, Fields, Snapshot
 from tcc_otel._schema._values import to_cost, to_count
 
 
@@ -77,10 +77,9 @@ class Step(Record):
         """Record the model asked for and the one that answered. ``None`` leaves a field unset."""
         req = self._text(requested, "Step.model()")
         use = self._text(used, "Step.model()")
-        with self._lock:
-            self._require_open("model")
-            self._store(attrs.STEP_MODEL_REQUESTED, req)
-            self._store(attrs.STEP_MODEL_USED, use)
+        self._require_open("model")
+        self._store(attrs.STEP_MODEL_REQUESTED, req)
+        self._store(attrs.STEP_MODEL_USED, use)
         return self
 
     def tokens(
@@ -94,15 +93,14 @@ class Step(Record):
             cached = to_count(prompt_cached, "Step.tokens()", "prompt_cached")
         if completion is not None:
             done = to_count(completion, "Step.tokens()", "completion")
-        with self._lock:
-            self._require_open("tokens")
-            fields = self._fields
-            if uncached is not None:
-                fields[attrs.STEP_PROMPT_UNCACHED_TOKENS] = uncached
-            if cached is not None:
-                fields[attrs.STEP_PROMPT_CACHED_TOKENS] = cached
-            if done is not None:
-                fields[attrs.STEP_COMPLETION_TOKENS] = done
+        self._require_open("tokens")
+        fields = self._fields
+        if uncached is not None:
+            fields[attrs.STEP_PROMPT_UNCACHED_TOKENS] = uncached
+        if cached is not None:
+            fields[attrs.STEP_PROMPT_CACHED_TOKENS] = cached
+        if done is not None:
+            fields[attrs.STEP_COMPLETION_TOKENS] = done
         return self
 
     def cost(self, real_total: Any) -> Step:
@@ -122,10 +120,9 @@ class Step(Record):
 
     def tool_call(self, tool_name: Any = None, tool_call_id: str | None = None) -> ToolCall:
         """Start a tool call that this step asked for; its span is the step's child."""
-        with self._lock:
-            self._require_open("tool_call")
+        self._require_open("tool_call")
         return ToolCall(self._road, self._run_id, self._span, tool_name, tool_call_id)
 
-    def _after_end(self) -> None:
+    def _after_end(self, snapshot: Snapshot | None) -> None:
         if self._on_end is not None:
-            self._on_end(self._fields)
+            self._on_end(dict(self._fields) if snapshot is None else snapshot.fields)
