@@ -409,3 +409,33 @@ class TestThroughTcc:
         assert accepted_ids(server.requests) == sorted(ended)
         assert len(server.requests) > 1
         assert tcc.stats() == counters(recorded=6, exported=6)
+
+
+class TestBackpressure:
+    """In overload only, a caller waits (bounded) for the batcher instead of memory growing."""
+
+    def test_callers_wait_past_the_threshold(self, server: FaultServer, rigs: list[Rig]) -> None:
+        """With the batcher stuck, spans past ``pressure_above`` make their caller wait (for
+        ``pressure_wait`` at most, counted as caller_waits); nothing is dropped, and once the
+        batcher runs every span is delivered."""
+        gate = threading.Event()
+        limits = Limits(pressure_above=5, pressure_wait=0.01, max_hold=NEVER)
+        rig = Rig(server.traces_url, limits, gate=gate)
+        rigs.append(rig)
+        rig.submit(*[make_span(f"s{i}", "elsewhere") for i in range(12)])
+        waits = rig.stats.snapshot()["caller_waits"]
+        gate.set()
+        assert rig.pipeline.flush(HANG_GUARD)
+        assert sum(r.span_count for r in server.requests) == 12
+        assert 1 <= waits <= 12 - 5
+        assert rig.stats.snapshot()["dropped"] == 0
+
+    def test_no_wait_below_the_threshold(self, server: FaultServer, rigs: list[Rig]) -> None:
+        """Below the threshold a caller never waits."""
+        gate = threading.Event()
+        rig = Rig(server.traces_url, Limits(pressure_above=100, max_hold=NEVER), gate=gate)
+        rigs.append(rig)
+        rig.submit(*[make_span(f"s{i}", "elsewhere") for i in range(12)])
+        gate.set()
+        assert rig.pipeline.flush(HANG_GUARD)
+        assert "caller_waits" not in rig.stats.snapshot()

@@ -33,6 +33,8 @@ class Limits:
         "max_hold",
         "max_queue_bytes",
         "max_spans",
+        "pressure_above",
+        "pressure_wait",
         "yield_below",
     )
 
@@ -46,6 +48,8 @@ class Limits:
         batch_delay: float = 1.0,
         max_hold: float = 10.0,
         yield_below: int = 20_000,
+        pressure_above: int = 10_000,
+        pressure_wait: float = 0.05,
         checkpoint: float = 0.5,
     ) -> None:
         self.max_spans = max_spans  # spans accepted and not yet delivered (or dropped)
@@ -55,6 +59,11 @@ class Limits:
         self.batch_delay = batch_delay  # how long spans with no run here may wait
         self.max_hold = max_hold  # how long children of a still-open run may wait
         self.yield_below = yield_below  # backlog under which the batcher yields the GIL
+        # Overload only: past this many spans not yet encoded, a caller handing one over waits
+        # (at most pressure_wait seconds) for the batcher to get halfway back: memory stays
+        # bounded, and nothing is dropped for a burst the export can absorb.
+        self.pressure_above = pressure_above
+        self.pressure_wait = pressure_wait
         self.checkpoint = checkpoint  # with a spool: how often waiting spans go to disk
 
 

@@ -77,6 +77,8 @@ class ExportPipeline:
         self._held = 0  # spans taken from the inbox and not yet delivered or dropped
         self._flushes: list[Wake] = []
         self._urgent = 0  # flushes or a shutdown in progress: the batcher stops yielding
+        self._pressed = 0  # callers waiting for the batcher to catch up (overload)
+        self._relieved: queue.SimpleQueue[None] = queue.SimpleQueue()  # one token per waiter
         self._closed = False
         self._batcher: threading.Thread | None = None
         self._sender: threading.Thread | None = None
@@ -96,11 +98,27 @@ class ExportPipeline:
         if len(self._inbox) + self._held >= self._limits.max_spans:
             self._dropped("queue_full")
             return
-        self._inbox.append(item)  # deque.append is atomic: no lock on the caller's path
+        inbox = self._inbox
+        inbox.append(item)  # deque.append is atomic: no lock on the caller's path
         if self._batcher is None:
             self._start()
         if run_end:
             self._wake.set()
+        if len(inbox) > self._limits.pressure_above:
+            self._relieve()
+
+    def _relieve(self) -> None:
+        """Overload: let the batcher, running flat out meanwhile, get halfway back before the
+        caller goes on; a bounded wait that takes no lock."""
+        self._stats.note("caller_waits")
+        self._pressed += 1  # racy, and only a hint to the batcher
+        self._wake.set()
+        try:
+            self._relieved.get(timeout=self._limits.pressure_wait)
+        except queue.Empty:
+            pass
+        finally:
+            self._pressed -= 1
 
     def _dropped(self, reason: str) -> None:
         self._stats.note("recorded")
@@ -271,7 +289,11 @@ class ExportPipeline:
                 self._held += 1
             with self._encoding:  # one bad span must not stop the pipeline
                 self._place(item, time.monotonic())
-            if not self._urgent and len(inbox) + self._held < limits.yield_below:
+            if self._pressed:
+                if len(inbox) <= limits.pressure_above // 2:
+                    for _ in range(self._pressed - self._relieved.qsize()):
+                        self._relieved.put(None)  # a token for each caller still waiting
+            elif not self._urgent and len(inbox) + self._held < limits.yield_below:
                 time.sleep(0)  # let the agent's threads run first
         self._count_taken()
 
