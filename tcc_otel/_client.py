@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -19,6 +19,7 @@ from opentelemetry.trace import NonRecordingSpan, Span
 from tcc_otel._config import (
     FEEDBACK_PATH,
     Config,
+    ConfigureOptions,
     base_url_of,
     check_url,
     is_loopback,
@@ -43,6 +44,9 @@ from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._registry import Registry, Route
 from tcc_otel._schema._values import to_id
 from tcc_otel._version import __version__
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 _RECOVER = Guard("recovering the spool at import")
 
@@ -121,7 +125,7 @@ class Client:
                 config = self._config
         return config
 
-    def configure(self, **options: Any) -> None:
+    def configure(self, **options: Unpack[ConfigureOptions]) -> None:
         """Replace the configuration; pending spans of the old one are flushed first.
 
         Raises:

@@ -1,16 +1,37 @@
-"""Configuration: ``configure()`` keywords, then ``TCC_*``/``OTEL_*`` env, then defaults."""
+"""Every setting declared once: each field of ``Config`` names its ``configure()`` keyword, its
+``TCC_*``/``OTEL_*`` environment variables and its default; ``resolve()`` derives the values from
+those declarations and records where each one came from (``tcc-otel doctor`` reads that)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import urlsplit
 
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.trace import TracerProvider
 
+from tcc_otel._env import (
+    DEFAULT,
+    IN_CODE,
+    Found,
+    Setting,
+    count,
+    find,
+    flag,
+    headers,
+    positive,
+    setting,
+    settings_of,
+)
 from tcc_otel._log import logger
 from tcc_otel._schema._redact import redact_text, redact_url
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 PROD_BASE_URL = "https://api.thecontext.company"
 DEV_BASE_URL = "https://dev.thecontext.company"
@@ -27,68 +48,114 @@ COMPRESSIONS = frozenset({"gzip", "none"})
 """Values of ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION``."""
 GRPC_DEFAULT_ENDPOINT = "http://localhost:4317"
 HTTP_DEFAULT_ENDPOINT = "http://localhost:4318"
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _compression(text: str) -> str:
+    """One of ``COMPRESSIONS``, any case."""
+    value = text.lower()
+    if value not in COMPRESSIONS:
+        raise ValueError(f"is not known ({', '.join(sorted(COMPRESSIONS))})")
+    return value
 
 
 @dataclass(frozen=True)
 class Config:
-    """Resolved settings; read by the caller's threads and the export thread alike."""
+    """Resolved settings; read by the caller's threads and the export thread alike. Each field
+    declared with ``setting()`` is a setting (see ``SETTINGS``)."""
 
-    api_key: str | None
-    """``TCC_API_KEY``; ``None`` sends nothing, except to a loopback URL."""
-    base_url: str
-    """``TCC_BASE_URL``, else chosen by the key's prefix."""
-    feedback_url: str
-    """``TCC_FEEDBACK_URL``, else ``base_url + /v1/feedback``."""
-    allow_unsafe_base_url: bool
-    """``TCC_ALLOW_UNSAFE_BASE_URL``: permit origins other than TCC's and loopback."""
-    capture_content: bool
-    """``TCC_CAPTURE_CONTENT``: record prompts, responses, args, results, tool definitions."""
-    debug: bool
-    """``TCC_DEBUG``: debug output on logger ``tcc_otel``."""
-    sdk_disabled: bool
-    """``OTEL_SDK_DISABLED``: record nothing, send nothing."""
-    service_name: str | None
+    api_key: str | None = setting(None, "TCC_API_KEY", secret=True)
+    """``None`` sends nothing, except to a loopback URL."""
+    base_url: str = setting(PROD_BASE_URL, "TCC_BASE_URL", empty_is_unset=True)
+    """Where spans go; when not given, chosen by the key's prefix."""
+    feedback_url: str = setting(
+        PROD_BASE_URL + FEEDBACK_PATH, "TCC_FEEDBACK_URL", empty_is_unset=True
+    )
+    """When not given, ``base_url + /v1/feedback``."""
+    allow_unsafe_base_url: bool = setting(False, "TCC_ALLOW_UNSAFE_BASE_URL", parse=flag)
+    """Permit origins other than TCC's and loopback."""
+    capture_content: bool = setting(True, "TCC_CAPTURE_CONTENT", parse=flag)
+    """Record prompts, responses, args, results, tool definitions."""
+    debug: bool = setting(False, "TCC_DEBUG", parse=flag)
+    """Debug output on logger ``tcc_otel``."""
+    sdk_disabled: bool = setting(False, "OTEL_SDK_DISABLED", parse=flag, keyword=False)
+    """Record nothing, send nothing."""
+    service_name: str | None = setting(None)
     """Overrides ``OTEL_SERVICE_NAME`` in the resource of the provider we own."""
-    shutdown_timeout: float
+    shutdown_timeout: float = setting(5.0, "TCC_SHUTDOWN_TIMEOUT", parse=positive)
     """Seconds that ``shutdown()`` and process exit may spend delivering what is pending."""
-    export_timeout: float
+    export_timeout: float = setting(10.0, "TCC_EXPORT_TIMEOUT", parse=positive)
     """Seconds one export request may take."""
-    tracer_provider: TracerProvider | None
+    tracer_provider: TracerProvider | None = setting(None)  # noqa: RUF009 -- a Field
     """The user's provider to record into; ``None`` uses a private one."""
-    exporter: str
-    """``TCC_EXPORTER``: ``tcc`` sends to TCC; ``none`` records into the provider only."""
-    max_queue_spans: int
-    """``TCC_MAX_QUEUE_SPANS``: spans waiting to be sent before new ones are dropped."""
-    max_queue_bytes: int
-    """``TCC_MAX_QUEUE_BYTES``: compressed bytes waiting to be sent before the oldest go."""
-    spool_dir: str | None
-    """``TCC_SPOOL_DIR``: keep unsent batches on disk there, across crashes and restarts."""
-    otlp_endpoint: str
-    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, else
-    ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/traces``, else ``http://localhost:4318/v1/traces``;
-    over gRPC the collector's address as given (no path added), default
-    ``http://localhost:4317``."""
-    otlp_headers: dict[str, str]
-    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_HEADERS``, else
-    ``OTEL_EXPORTER_OTLP_HEADERS`` (``key=value,...``, values URL-encoded)."""
-    otlp_protocol: str = "http/protobuf"
-    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL``, else
-    ``OTEL_EXPORTER_OTLP_PROTOCOL``: ``http/protobuf`` or ``grpc`` (``tcc-otel[grpc]``)."""
-    otlp_compression: str = "gzip"
-    """With ``exporter="otlp"``: ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION``, ``gzip`` or
-    ``none`` (default gzip)."""
-    otlp_insecure: bool = False
-    """With ``exporter="otlp"`` over gRPC, for an endpoint without a scheme:
-    ``OTEL_EXPORTER_OTLP_(TRACES_)INSECURE``."""
-    max_content_bytes: int = 1024 * 1024
-    """``TCC_MAX_CONTENT_BYTES``: UTF-8 bytes one content value may hold before it is cut."""
-    max_data_url_bytes: int = 32_000
-    """``TCC_MAX_DATA_URL_BYTES``: a base64 ``data:`` URL longer than this is replaced by a
-    placeholder naming its media type and size."""
-    handle_sigterm: bool = True
-    """``TCC_HANDLE_SIGTERM``: deliver pending spans on SIGTERM when nobody else handles it."""
+    exporter: str = setting("tcc", "TCC_EXPORTER")
+    """``tcc`` sends to TCC; ``otlp`` to a collector; ``none`` records into the provider only."""
+    max_queue_spans: int = setting(200_000, "TCC_MAX_QUEUE_SPANS", parse=count, empty_is_unset=True)
+    """Spans waiting to be sent before new ones are dropped."""
+    max_queue_bytes: int = setting(
+        64 * 2**20, "TCC_MAX_QUEUE_BYTES", parse=count, empty_is_unset=True
+    )
+    """Compressed bytes waiting to be sent before the oldest go."""
+    spool_dir: str | None = setting(None, "TCC_SPOOL_DIR", empty_is_unset=True)
+    """Keep unsent batches on disk there, across crashes and restarts."""
+    otlp_endpoint: str = setting(
+        HTTP_DEFAULT_ENDPOINT + TRACES_PATH,
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        keyword=False,
+    )
+    """With ``exporter="otlp"``: the traces endpoint as given, else the general endpoint +
+    ``/v1/traces``, else ``http://localhost:4318/v1/traces``; over gRPC the collector's address
+    as given (no path added), default ``http://localhost:4317``."""
+    otlp_headers: dict[str, str] = setting(  # noqa: RUF009 -- a Field, built per Config
+        {},
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        parse=headers,
+        keyword=False,
+        secret=True,
+    )
+    """With ``exporter="otlp"``: ``key=value,...``, values URL-encoded."""
+    otlp_protocol: str = setting(
+        "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
+    )
+    """With ``exporter="otlp"``: ``http/protobuf`` or ``grpc`` (``tcc-otel[grpc]``)."""
+    otlp_compression: str = setting(
+        "gzip",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        parse=_compression,
+        keyword=False,
+        warn=True,
+    )
+    """With ``exporter="otlp"``: ``gzip`` or ``none``."""
+    otlp_insecure: bool = setting(
+        False,
+        "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+        "OTEL_EXPORTER_OTLP_INSECURE",
+        parse=flag,
+        keyword=False,
+    )
+    """With ``exporter="otlp"`` over gRPC: plaintext for an endpoint without a scheme."""
+    max_content_bytes: int = setting(
+        1024 * 1024, "TCC_MAX_CONTENT_BYTES", parse=count, empty_is_unset=True
+    )
+    """UTF-8 bytes one content value may hold before it is cut."""
+    max_data_url_bytes: int = setting(
+        32_000, "TCC_MAX_DATA_URL_BYTES", parse=count, empty_is_unset=True
+    )
+    """A base64 ``data:`` URL longer than this is replaced by a placeholder naming its media
+    type and size."""
+    handle_sigterm: bool = setting(True, "TCC_HANDLE_SIGTERM", parse=flag)
+    """Deliver pending spans on SIGTERM when nobody else handles it."""
+
+    sources: Mapping[str, str] = field(default_factory=dict)
+    """Where each setting was given: ``IN_CODE``, the environment variable, or ``DEFAULT``. A
+    refused value keeps its variable; a value the mode ignores (the protocol outside collector
+    mode) still names where it was given."""
+    env_texts: Mapping[str, str] = field(default_factory=dict)
+    """The text of each setting read from the environment, stripped; secrets masked."""
+    refused: Mapping[str, str] = field(default_factory=dict)
+    """Why a setting's value from the environment was refused; then nothing is sent."""
 
     @property
     def traces_url(self) -> str:
@@ -103,24 +170,39 @@ class Config:
             return self.otlp_endpoint, None
         return self.traces_url, self.api_key
 
-
-def env_flag(name: str, default: bool) -> bool:
-    """Read a boolean environment variable; unknown spellings keep the default."""
-    raw = os.environ.get(name, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    return default
+    def resource(self) -> Resource:
+        """The resource of the provider tcc_otel owns: the SDK's, ``service_name`` over it."""
+        return Resource.create({SERVICE_NAME: self.service_name} if self.service_name else {})
 
 
-def env_float(name: str, default: float) -> float:
-    """Read a positive number of seconds from the environment, else the default."""
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
+SETTINGS: Mapping[str, Setting] = settings_of(Config)
+"""Every setting, by name: ``Config`` field and ``configure()`` keyword."""
+KEYWORDS = tuple(name for name, how in SETTINGS.items() if how.keyword)
+"""The keywords of ``configure()``, in order."""
+
+
+class ConfigureOptions(TypedDict, total=False):
+    """The ``configure()`` keywords (``KEYWORDS``): each field's type, or ``None`` (or left
+    out) to fall back to the environment, then the default."""
+
+    api_key: str | None
+    base_url: str | None
+    feedback_url: str | None
+    allow_unsafe_base_url: bool | None
+    capture_content: bool | None
+    debug: bool | None
+    service_name: str | None
+    shutdown_timeout: float | None
+    export_timeout: float | None
+    tracer_provider: TracerProvider | None
+    exporter: str | None
+    max_queue_spans: int | None
+    max_queue_bytes: int | None
+    spool_dir: str | None
+    otlp_protocol: str | None
+    max_content_bytes: int | None
+    max_data_url_bytes: int | None
+    handle_sigterm: bool | None
 
 
 def is_loopback(url: str) -> bool:
@@ -129,6 +211,11 @@ def is_loopback(url: str) -> bool:
         return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
     except ValueError:
         return False
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or IP address, without port or brackets) is this machine."""
+    return host.lower() in LOOPBACK_HOSTS
 
 
 def check_url(url: str, *, allow_unsafe: bool, what: str) -> str:
@@ -160,20 +247,6 @@ def check_url(url: str, *, allow_unsafe: bool, what: str) -> str:
     )
 
 
-def env_int(name: str, default: int) -> int:
-    """Read a positive whole number from the environment, else the default."""
-    return int(env_float(name, default))
-
-
-def env_first(*names: str) -> tuple[str, str] | None:
-    """``(name, value)`` of the first of ``names`` set to a non-blank value."""
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return name, value
-    return None
-
-
 def grpc_available() -> bool:
     """Whether ``grpcio`` (the ``tcc-otel[grpc]`` extra) can be imported."""
     return importlib.util.find_spec("grpc") is not None
@@ -201,10 +274,17 @@ def check_protocol(protocol: str, what: str) -> str:
     return value
 
 
-def _check_exporter(mode: str) -> str:
+def _check_exporter(value: str, what: str) -> str:
+    """``value`` as an exporter name; ``what`` is the variable it came from, empty in code.
+
+    Raises:
+        ValueError: not one of ``EXPORTERS``.
+    """
+    mode = value.strip().lower()
     if mode not in EXPORTERS:
+        where = f"{what}: " if what else ""
         raise ValueError(
-            f"exporter {mode!r} is not known; use one of: {', '.join(sorted(EXPORTERS))}."
+            f"{where}exporter {mode!r} is not known; use one of: {', '.join(sorted(EXPORTERS))}."
         )
     return mode
 
@@ -230,154 +310,99 @@ def default_base_url(api_key: str | None) -> str:
     return DEV_BASE_URL if api_key and api_key.startswith("dev_") else PROD_BASE_URL
 
 
-def resolve(
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    feedback_url: str | None = None,
-    allow_unsafe_base_url: bool | None = None,
-    capture_content: bool | None = None,
-    debug: bool | None = None,
-    service_name: str | None = None,
-    shutdown_timeout: float | None = None,
-    export_timeout: float | None = None,
-    tracer_provider: TracerProvider | None = None,
-    exporter: str | None = None,
-    max_queue_spans: int | None = None,
-    max_queue_bytes: int | None = None,
-    spool_dir: str | None = None,
-    otlp_protocol: str | None = None,
-    max_content_bytes: int | None = None,
-    max_data_url_bytes: int | None = None,
-    handle_sigterm: bool | None = None,
-) -> Config:
-    """Build a Config: each argument left at ``None`` falls back to its env var, then a default.
+def resolve(**options: Unpack[ConfigureOptions]) -> Config:
+    """Build a Config: each keyword left out or ``None`` falls back to its environment variables,
+    then to its default; ``Config.sources`` says which it was.
+
+    A value from the environment that cannot be used is logged, never raised: a bad URL,
+    exporter or collector protocol is refused (an error; then nothing is sent), a bad
+    compression is warned about, any other is ignored.
 
     Raises:
-        ValueError: a URL fails the safety check (see ``check_url``), or the collector
-            protocol cannot be used (see ``check_protocol``).
+        ValueError: a URL fails the safety check (see ``check_url``), the exporter is not
+            known, or the collector protocol cannot be used (see ``check_protocol``).
+        TypeError: a keyword is not one of ``KEYWORDS``.
     """
-    refused: list[str] = []  # bad values from the environment: logged, never raised
-    if exporter is not None:
-        mode = _check_exporter(exporter.strip().lower())
-    else:
-        mode = os.environ.get("TCC_EXPORTER", "").strip().lower() or "tcc"
-        try:
-            mode = _check_exporter(mode)
-        except ValueError as exc:
-            refused.append(f"TCC_EXPORTER: {exc}")
-            mode = "none"
-    key = api_key if api_key is not None else (os.environ.get("TCC_API_KEY", "").strip() or None)
-    unsafe = (
-        allow_unsafe_base_url
-        if allow_unsafe_base_url is not None
-        else env_flag("TCC_ALLOW_UNSAFE_BASE_URL", False)
-    )
+    for name in options:
+        if name not in KEYWORDS:
+            raise TypeError(f"configure() got an unexpected keyword argument {name!r}")
+    given: Mapping[str, Any] = options
+    found: dict[str, Found] = {}
 
-    def url(given: str | None, env: str, what: str) -> str | None:
-        if given:  # passed in code: misuse raises at the call site
-            return check_url(given, allow_unsafe=unsafe, what=what)
-        raw = os.environ.get(env, "").strip()
-        if not raw:
-            return None
+    def get(name: str) -> Found:
+        # each setting is read when first needed: the checks below come first, so a keyword
+        # that raises does so before anything is logged, and refusals before other warnings
+        if name not in found:
+            found[name] = find(SETTINGS[name], given.get(name))
+        return found[name]
+
+    refused: dict[str, str] = {}
+
+    def checked(name: str, what: str, check: Callable[[str, str], str]) -> str | None:
+        """``name``'s value through ``check``: from code a failure raises (misuse, said at the
+        call); from the environment the value is refused (``None``); a default is valid."""
+        value, source, _ = get(name)
+        if source == DEFAULT:
+            return str(value)
+        if source == IN_CODE:
+            return check(value, what)
         try:
-            return check_url(raw, allow_unsafe=unsafe, what=env)
+            return check(value, source)
         except ValueError as exc:
-            refused.append(str(exc))
+            refused[name] = str(exc)
             return None
 
-    protocol = "http/protobuf"
+    mode = checked("exporter", "", _check_exporter) or "none"
+    protocol: str = SETTINGS["otlp_protocol"].default  # read in collector mode only
     if mode == "otlp":
-        if otlp_protocol is not None:
-            protocol = check_protocol(otlp_protocol, "otlp_protocol")
-        else:
-            found = env_first("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-            if found is not None:
-                try:
-                    protocol = check_protocol(found[1], found[0])
-                except ValueError as exc:
-                    refused.append(str(exc))
-                    mode = "none"  # never HTTP to what may be a gRPC port
-    base = url(base_url, "TCC_BASE_URL", "The TCC base URL")
-    feedback = url(feedback_url, "TCC_FEEDBACK_URL", "The TCC feedback URL")
+        protocol = checked("otlp_protocol", "otlp_protocol", check_protocol) or protocol
+        if "otlp_protocol" in refused:
+            mode = "none"  # never HTTP to what may be a gRPC port
+    unsafe = get("allow_unsafe_base_url").value
+
+    def url(name: str, what: str) -> str | None:
+        if get(name).source == DEFAULT:  # derived below
+            return None
+        return checked(name, what, lambda u, w: check_url(u, allow_unsafe=unsafe, what=w))
+
+    base = url("base_url", "The TCC base URL")
+    feedback = url("feedback_url", "The TCC feedback URL")
+    key = get("api_key").value
     if refused:
-        logger.error("%s Nothing will be sent.", redact_text(" ".join(refused)))
+        logger.error("%s Nothing will be sent.", redact_text(" ".join(refused.values())))
         key = None  # without a key, nothing leaves this machine
     base = base_url_of(base or default_base_url(key))
-    return Config(
+    values = {name: get(name).value for name in SETTINGS}
+    sources = {name: found[name].source for name in SETTINGS}
+    texts = {name: text for name in SETTINGS if (text := found[name].text) is not None}
+    if sources["service_name"] == DEFAULT:
+        sources["service_name"] = _resource_source()
+    values.update(
         api_key=key,
         base_url=base,
         feedback_url=feedback or base + FEEDBACK_PATH,
-        allow_unsafe_base_url=unsafe,
-        capture_content=(
-            capture_content
-            if capture_content is not None
-            else env_flag("TCC_CAPTURE_CONTENT", True)
-        ),
-        debug=debug if debug is not None else env_flag("TCC_DEBUG", False),
-        sdk_disabled=env_flag("OTEL_SDK_DISABLED", False),
-        service_name=service_name,
-        shutdown_timeout=(
-            shutdown_timeout
-            if shutdown_timeout is not None
-            else env_float("TCC_SHUTDOWN_TIMEOUT", 5.0)
-        ),
-        export_timeout=(
-            export_timeout if export_timeout is not None else env_float("TCC_EXPORT_TIMEOUT", 10.0)
-        ),
-        tracer_provider=tracer_provider,
         exporter=mode,
-        max_queue_spans=max_queue_spans or int(env_float("TCC_MAX_QUEUE_SPANS", 200_000)),
-        max_queue_bytes=max_queue_bytes or int(env_float("TCC_MAX_QUEUE_BYTES", 64 * 2**20)),
-        spool_dir=spool_dir or os.environ.get("TCC_SPOOL_DIR", "").strip() or None,
-        otlp_endpoint=_otlp_endpoint(protocol),
-        otlp_headers=_otlp_headers(),
         otlp_protocol=protocol,
-        otlp_compression=_otlp_compression(),
-        otlp_insecure=env_flag("OTEL_EXPORTER_OTLP_TRACES_INSECURE", False)
-        or env_flag("OTEL_EXPORTER_OTLP_INSECURE", False),
-        max_content_bytes=max_content_bytes or env_int("TCC_MAX_CONTENT_BYTES", 1024 * 1024),
-        max_data_url_bytes=max_data_url_bytes or env_int("TCC_MAX_DATA_URL_BYTES", 32_000),
-        handle_sigterm=(
-            handle_sigterm if handle_sigterm is not None else env_flag("TCC_HANDLE_SIGTERM", True)
-        ),
+        otlp_endpoint=_otlp_endpoint(values["otlp_endpoint"], sources["otlp_endpoint"], protocol),
     )
+    return Config(**values, sources=sources, env_texts=texts, refused=refused)
 
 
-def _otlp_endpoint(protocol: str) -> str:
-    """The standard OTLP traces endpoint from ``OTEL_EXPORTER_OTLP_*``: a URL ending in
-    ``/v1/traces`` for HTTP; for gRPC the collector's address (no path is appended)."""
-    traces = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
-    if traces:
-        return traces
-    base = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+def _otlp_endpoint(value: str, source: str, protocol: str) -> str:
+    """The collector's endpoint: the traces variable as given; the general one with
+    ``/v1/traces`` for HTTP, as given for gRPC; else the protocol's default."""
+    if source == SETTINGS["otlp_endpoint"].env[0]:
+        return value
+    address = None if source == DEFAULT else value
     if protocol == "grpc":
-        return base or GRPC_DEFAULT_ENDPOINT
-    return (base or HTTP_DEFAULT_ENDPOINT).rstrip("/") + TRACES_PATH
+        return address or GRPC_DEFAULT_ENDPOINT
+    return (address or HTTP_DEFAULT_ENDPOINT).rstrip("/") + TRACES_PATH
 
 
-def _otlp_compression() -> str:
-    """``gzip`` or ``none`` from ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION`` (default gzip)."""
-    found = env_first("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION")
-    if found is None:
-        return "gzip"
-    value = found[1].lower()
-    if value not in COMPRESSIONS:
-        logger.warning("%s=%r is not known (gzip, none); gzip is used", found[0], found[1])
-        return "gzip"
-    return value
-
-
-def _otlp_headers() -> dict[str, str]:
-    """Headers from ``OTEL_EXPORTER_OTLP_TRACES_HEADERS`` or ``OTEL_EXPORTER_OTLP_HEADERS``."""
-    raw = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_HEADERS", ""
-    )
-    headers = {}
-    for pair in raw.split(","):
-        name, sep, value = pair.partition("=")
-        if sep and name.strip():
-            headers[unquote(name.strip()).lower()] = unquote(value.strip())
-        elif pair.strip():
-            logger.warning("OTEL_EXPORTER_OTLP_HEADERS: ignored an entry without '='")
-    return headers
+def _resource_source() -> str:
+    """Where the SDK's resource takes ``service.name`` from when ``configure()`` sets none."""
+    if os.environ.get("OTEL_SERVICE_NAME", "").strip():
+        return "OTEL_SERVICE_NAME"
+    if "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        return "OTEL_RESOURCE_ATTRIBUTES"
+    return DEFAULT

@@ -22,8 +22,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-TRACES_PATH = "/v1/traces"
-"""Requests to this path have their body decoded as OTLP protobuf."""
+from tcc_otel._config import TRACES_PATH  # requests to it have their body decoded as OTLP
 
 
 @dataclass(frozen=True)

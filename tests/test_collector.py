@@ -36,7 +36,8 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
 import tcc_otel as tcc
-from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._local._model import ReceivedSpan
+from tcc_otel._local._server import Receiver
 
 FORWARD_SCRIPT = Path(__file__).resolve().parent.parent / "examples/collector/rotel_forward.py"
 ROTEL_REQUIREMENT = "rotel==0.0.1a15"

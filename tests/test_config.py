@@ -1,15 +1,22 @@
 """Configuration (README section 3): base and feedback URL resolution, URL safety in the
-environment and in code, and ``OTEL_SDK_DISABLED``."""
+environment and in code, ``OTEL_SDK_DISABLED``, and the table of settings: each read from code or
+its environment variables, where it came from, and the ``configure()`` keywords."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
+from tcc_otel._config import KEYWORDS, SETTINGS, Config, ConfigureOptions, resolve
+from tcc_otel._env import DEFAULT, IN_CODE
 from tcc_otel.testing import CapturedSpans, capture
 
 PROD = "https://api.thecontext.company"
@@ -297,3 +304,300 @@ class TestSdkDisabled:
             tcc.step(r.run_id).prompt("p").response("r").end()
             recorded = spans.spans
         assert (recorded, r.ended, r.span.is_recording()) == ([], True, False)
+
+
+# --- the table of settings -----------------------------------------------------------------------
+
+ENV_SAMPLES: dict[str, tuple[str, object]] = {
+    "api_key": ("tcc_live_0123456789", "tcc_live_0123456789"),
+    "base_url": ("http://localhost:4318/v1/traces", "http://localhost:4318"),
+    "feedback_url": ("http://localhost:9/feedback", "http://localhost:9/feedback"),
+    "allow_unsafe_base_url": ("yes", True),
+    "capture_content": ("OFF", False),
+    "debug": ("1", True),
+    "sdk_disabled": ("true", True),
+    "shutdown_timeout": ("2.5", 2.5),
+    "export_timeout": ("3", 3.0),
+    "exporter": (" NONE ", "none"),
+    "max_queue_spans": ("10", 10),
+    "max_queue_bytes": ("1e3", 1000),
+    "spool_dir": ("/tmp/spool", "/tmp/spool"),
+    "otlp_endpoint": ("http://collector:4318/custom", "http://collector:4318/custom"),
+    "otlp_headers": ("X-Team=a%20b", {"x-team": "a b"}),
+    "otlp_protocol": ("http/protobuf", "http/protobuf"),
+    "otlp_compression": ("NONE", "none"),
+    "otlp_insecure": ("on", True),
+    "max_content_bytes": ("100", 100),
+    "max_data_url_bytes": ("200", 200),
+    "handle_sigterm": ("false", False),
+}
+"""For each setting read from the environment: a text for its first variable, and the value."""
+
+CODE_SAMPLES: ConfigureOptions = {
+    "api_key": "dev_0123456789",
+    "base_url": "http://localhost:4318",
+    "feedback_url": "http://127.0.0.1:9/feedback",
+    "allow_unsafe_base_url": True,
+    "capture_content": False,
+    "debug": True,
+    "service_name": "agent",
+    "shutdown_timeout": 0.5,
+    "export_timeout": 2.0,
+    "tracer_provider": TracerProvider(),
+    "exporter": "none",
+    "max_queue_spans": 7,
+    "max_queue_bytes": 4096,
+    "spool_dir": "/tmp/spool",
+    "otlp_protocol": "http/protobuf",
+    "max_content_bytes": 10,
+    "max_data_url_bytes": 20,
+    "handle_sigterm": False,
+}
+"""For each ``configure()`` keyword: a value that is used as given."""
+
+
+def _type_text(annotation: object) -> str:
+    """An annotation as written (they are strings under ``from __future__ import annotations``)."""
+    return str(getattr(annotation, "__forward_arg__", annotation))
+
+
+class TestSettings:
+    def test_samples_cover_every_setting(self) -> None:
+        """The samples below name every setting read from the environment or code, so a new
+        setting cannot go untested."""
+        assert (
+            set(ENV_SAMPLES),
+            set(CODE_SAMPLES),
+        ) == (
+            {name for name, how in SETTINGS.items() if how.env},
+            set(KEYWORDS),
+        )
+
+    @pytest.mark.parametrize("name", sorted(ENV_SAMPLES))
+    def test_from_the_environment(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        """Each setting is read from its first environment variable, which is its source."""
+        var = SETTINGS[name].env[0]
+        text, value = ENV_SAMPLES[name]
+        monkeypatch.setenv(var, text)
+        config = resolve()
+        assert (getattr(config, name), config.sources[name], config.refused) == (value, var, {})
+
+    @pytest.mark.parametrize(
+        ("name", "var"),
+        [(name, var) for name, how in SETTINGS.items() for var in how.env[1:]],
+    )
+    def test_later_variables(self, monkeypatch: pytest.MonkeyPatch, name: str, var: str) -> None:
+        """A later variable is read when the earlier ones are unset or blank, and loses to
+        them when they are set."""
+        first = SETTINGS[name].env[0]
+        text, _ = ENV_SAMPLES[name]
+        monkeypatch.setenv(first, " ")
+        monkeypatch.setenv(var, text)
+        alone = resolve().sources[name]
+        monkeypatch.setenv(first, text)
+        assert (alone, resolve().sources[name]) == (var, first)
+
+    @pytest.mark.parametrize("name", sorted(CODE_SAMPLES))
+    def test_from_code(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        """A keyword wins over the environment and is reported as given in code."""
+        for var in SETTINGS[name].env:
+            monkeypatch.setenv(var, ENV_SAMPLES[name][0])
+        value = dict(CODE_SAMPLES)[name]
+        given: dict[str, Any] = {name: value}
+        config = resolve(**given)
+        assert (getattr(config, name), config.sources[name]) == (value, IN_CODE)
+
+    def test_defaults(self) -> None:
+        """With nothing given every setting has the default its field declares."""
+        config = resolve()
+        assert {name: getattr(config, name) for name in SETTINGS} == {
+            name: getattr(Config(), name) for name in SETTINGS
+        }
+        assert (set(config.sources.values()), config.env_texts, config.refused) == (
+            {DEFAULT},
+            {},
+            {},
+        )
+
+    def test_env_texts_mask_secrets(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The text of each variable read is kept as given; the key and headers only masked."""
+        monkeypatch.setenv("TCC_API_KEY", SECRET_KEY)
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer secret-token")
+        monkeypatch.setenv("TCC_SPOOL_DIR", " /tmp/spool ")
+        assert resolve().env_texts == {
+            "api_key": "tcc_li…",
+            "otlp_headers": "author…",
+            "spool_dir": "/tmp/spool",
+        }
+
+    @pytest.mark.parametrize(
+        ("var", "text"),
+        [
+            ("TCC_CAPTURE_CONTENT", "maybe"),
+            ("TCC_SHUTDOWN_TIMEOUT", "-1"),
+            ("TCC_EXPORT_TIMEOUT", "nan"),
+            ("TCC_MAX_QUEUE_SPANS", "inf"),
+            ("TCC_MAX_CONTENT_BYTES", "many"),
+        ],
+    )
+    def test_text_not_understood_is_ignored(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, var: str, text: str
+    ) -> None:
+        """A flag or number that is not understood counts as unset: the default, no log."""
+        caplog.set_level(logging.DEBUG, logger="tcc_otel")
+        monkeypatch.setenv(var, text)
+        config = resolve()
+        name = next(name for name, how in SETTINGS.items() if var in how.env)
+        assert (getattr(config, name), config.sources[name], caplog.records) == (
+            getattr(Config(), name),
+            DEFAULT,
+            [],
+        )
+
+    def test_ignored_text_lets_the_next_variable_count(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An ignored traces-specific flag leaves the general one in force; an understood one
+        wins over it."""
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "maybe")
+        ignored = resolve()
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false")
+        understood = resolve()
+        assert [
+            (config.otlp_insecure, config.sources["otlp_insecure"])
+            for config in (ignored, understood)
+        ] == [(True, "OTEL_EXPORTER_OTLP_INSECURE"), (False, "OTEL_EXPORTER_OTLP_TRACES_INSECURE")]
+
+    def test_unknown_compression_is_warned(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An unknown compression is logged once and gzip used."""
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "br")
+        config = resolve(exporter="otlp")
+        assert (config.otlp_compression, config.sources["otlp_compression"]) == ("gzip", DEFAULT)
+        assert logged(caplog, logging.WARNING) == [
+            "OTEL_EXPORTER_OTLP_COMPRESSION='br' is not known (gzip, none); gzip is used"
+        ]
+
+    def test_empty_keywords(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """``0`` or ``""`` for a limit, URL or directory falls back to the environment, as
+        ``None`` does; ``False`` and ``""`` elsewhere are used as given."""
+        monkeypatch.setenv("TCC_MAX_QUEUE_SPANS", "5")
+        monkeypatch.setenv("TCC_SPOOL_DIR", "/tmp/spool")
+        monkeypatch.setenv("TCC_BASE_URL", "http://localhost:1")
+        monkeypatch.setenv("TCC_CAPTURE_CONTENT", "true")
+        monkeypatch.setenv("TCC_API_KEY", "from-env")
+        config = resolve(
+            max_queue_spans=0, spool_dir="", base_url="", capture_content=False, api_key=""
+        )
+        names = ("max_queue_spans", "spool_dir", "base_url", "capture_content", "api_key")
+        assert [(getattr(config, n), config.sources[n]) for n in names] == [
+            (5, "TCC_MAX_QUEUE_SPANS"),
+            ("/tmp/spool", "TCC_SPOOL_DIR"),
+            ("http://localhost:1", "TCC_BASE_URL"),
+            (False, IN_CODE),
+            ("", IN_CODE),
+        ]
+
+    def test_refused_value_keeps_its_source(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An exporter the environment names wrongly is refused: nothing is sent, and the
+        variable stays its source, with the text and the reason kept."""
+        monkeypatch.setenv("TCC_API_KEY", SECRET_KEY)
+        monkeypatch.setenv("TCC_EXPORTER", "Bogus")
+        config = resolve()
+        assert (
+            config.exporter,
+            config.api_key,
+            config.sources["exporter"],
+            config.env_texts["exporter"],
+            config.refused,
+        ) == (
+            "none",
+            None,
+            "TCC_EXPORTER",
+            "Bogus",
+            {
+                "exporter": "TCC_EXPORTER: exporter 'bogus' is not known; use one of: none, "
+                "otlp, tcc."
+            },
+        )
+
+    def test_protocol_outside_collector_mode(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Outside collector mode the protocol variable is neither used nor checked, but still
+        named as where the protocol was given."""
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+        config = resolve()
+        assert (config.otlp_protocol, config.sources["otlp_protocol"], config.refused) == (
+            "http/protobuf",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            {},
+        )
+
+    @pytest.mark.parametrize(
+        ("env", "name", "source"),
+        [
+            ({}, None, DEFAULT),
+            (
+                {"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing"},
+                "billing",
+                "OTEL_RESOURCE_ATTRIBUTES",
+            ),
+            ({"OTEL_SERVICE_NAME": "billing"}, "billing", "OTEL_SERVICE_NAME"),
+        ],
+    )
+    def test_service_name_source(
+        self, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], name: str | None, source: str
+    ) -> None:
+        """Without ``service_name`` the source is where the SDK's resource takes the name."""
+        for var, text in env.items():
+            monkeypatch.setenv(var, text)
+        config = resolve()
+        shown = config.resource().attributes.get("service.name") if name else None
+        assert (shown, config.sources["service_name"]) == (name, source)
+
+    def test_unknown_keyword_raises(self) -> None:
+        """A keyword that is not a setting is a TypeError, as for any function."""
+        with pytest.raises(TypeError, match="unexpected keyword argument 'capture_contents'"):
+            resolve(capture_contents=False)  # type: ignore[call-arg]
+
+
+class TestConfigureKeywords:
+    def test_public_configure_takes_exactly_the_settings(self) -> None:
+        """``tcc.configure()``, ``ConfigureOptions`` and ``KEYWORDS`` name the same keywords in
+        the same order, all keyword-only, with each field's type or ``None``."""
+        params = inspect.signature(tcc.configure).parameters
+        fields = {one.name: _type_text(one.type) for one in dataclasses.fields(Config)}
+        expected = {
+            name: fields[name] if fields[name].endswith("| None") else fields[name] + " | None"
+            for name in KEYWORDS
+        }
+        assert (
+            {name: _type_text(p.annotation) for name, p in params.items()},
+            {name: _type_text(t) for name, t in ConfigureOptions.__annotations__.items()},
+            {p.kind for p in params.values()},
+            {p.default for p in params.values()},
+        ) == (expected, expected, {inspect.Parameter.KEYWORD_ONLY}, {None})
+        assert list(params) == list(ConfigureOptions.__annotations__) == list(KEYWORDS)
+
+    def test_public_configure_documents_every_keyword(self) -> None:
+        """Each keyword of ``tcc.configure()`` has an ``Args`` entry naming its variable."""
+        doc = tcc.configure.__doc__ or ""
+        args = doc.split("Args:")[1].split("Raises:")[0]
+        entries = {
+            line.strip().split(":")[0]: line
+            for line in args.splitlines()
+            if line.startswith(" " * 8) and not line.startswith(" " * 12)
+        }
+        assert list(entries) == list(KEYWORDS)
+        assert [
+            name for name in KEYWORDS if SETTINGS[name].env and SETTINGS[name].env[0] not in doc
+        ] == []
+
+    def test_client_configure_passes_every_keyword(self, clients: list[Client]) -> None:
+        """``Client.configure()`` hands each keyword to ``resolve()``."""
+        client = fresh(clients)
+        options: ConfigureOptions = {**CODE_SAMPLES, "debug": False}  # debug would stay on
+        client.configure(**options)
+        config = client.config
+        assert {name: config.sources[name] for name in KEYWORDS} == dict.fromkeys(KEYWORDS, IN_CODE)

@@ -13,11 +13,11 @@ import pytest
 from _fault_server import FaultServer, Reply, closed_port
 from _grpc_server import Answer, GrpcCollector
 
-from tcc_otel._cli import _doctor as _doctor_module
+from tcc_otel._cli import _probe
 from tcc_otel._export._exporter import Outcome
 from tcc_otel._export._http import HttpTransport
 from tcc_otel._export._stats import Stats
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "dev_abcdef0123456789secret"
@@ -404,11 +404,9 @@ class TestOtherPaths:
     )
     def test_connection_errors_are_named(self, error: str, problem: str) -> None:
         """Each connection error the exporter reports maps to a plain problem code."""
-        probe = _doctor_module._ProbeExporter(
-            HttpTransport("http://127.0.0.1:9/v1/traces"), stats=Stats()
-        )
+        probe = _probe.ProbeExporter(HttpTransport("http://127.0.0.1:9/v1/traces"), stats=Stats())
         probe.attempts, probe.last_error = 1, error
-        result = _doctor_module._explain(Outcome.DROPPED, probe, "http://h/v1/traces", "tcc")
+        result = _probe.explain(Outcome.DROPPED, probe, "http://h/v1/traces", "tcc")
         assert (result.sent, result.accepted, result.problem) == (True, False, problem)
 
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 from tcc_otel.testing import CapturedSpans
 
 

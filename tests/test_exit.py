@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from _fault_server import FaultServer, Reply, closed_port
 
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 AGENT = Path(__file__).parent / "scripts" / "agent.py"
 HANG_GUARD = 20.0

@@ -16,7 +16,7 @@ from helpers.delivery import HANG_GUARD, wait_until
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 LOCKS: dict[str, Callable[[Client], Any]] = {
     "client": lambda client: client._lock,

@@ -28,7 +28,7 @@ from tcc_otel._export._batch import Batch
 from tcc_otel._export._grpc import GrpcTransport, metadata, parse_endpoint, status_reply
 from tcc_otel._export._reply import Reply, Verdict
 from tcc_otel._export._wire import origin, span
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
 FORK_SCRIPT = REPO / "tests/scripts/grpc_fork.py"

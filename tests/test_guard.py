@@ -14,7 +14,7 @@ import tcc_otel as tcc
 from tcc_otel import _guard
 from tcc_otel._export import _encode
 from tcc_otel._guard import Guard
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 from tcc_otel._records._span import LightSpan
 
 

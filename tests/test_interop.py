@@ -19,7 +19,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import tcc_otel as tcc
 from tcc_otel._client import Client
 from tcc_otel._config import resolve
-from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._local._model import ReceivedSpan
+from tcc_otel._local._server import Receiver
 
 SCRIPTS = Path(__file__).parent / "scripts"
 HANG_GUARD = 60.0

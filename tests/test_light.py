@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import tcc_otel as tcc
-from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._local._model import ReceivedSpan
+from tcc_otel._local._server import Receiver
 from tcc_otel._records._span import LightSpan, new_uuid
 from tcc_otel._schema._limits import fit_attributes
 

@@ -24,7 +24,8 @@ from typing import IO, Optional
 
 import pytest
 
-from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._local._model import ReceivedSpan
+from tcc_otel._local._server import Receiver
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mixed-language"
 NODE = shutil.which("node")

@@ -10,7 +10,7 @@ from helpers.clients import fresh_client
 from helpers.delivery import HANG_GUARD
 
 import tcc_otel as tcc
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 from tcc_otel.testing import CapturedSpans
 
 

@@ -22,7 +22,8 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._local._model import ReceivedSpan
+from tcc_otel._local._server import Receiver
 from tcc_otel._schema import _values as _encode
 from tcc_otel._schema._limits import JSON_KEYS, MARKER
 from tcc_otel.testing import capture

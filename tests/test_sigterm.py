@@ -17,7 +17,7 @@ from types import FrameType
 import pytest
 
 from tcc_otel._export._sigterm import SigtermHook
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 HANG_GUARD = 30.0
 """Seconds after which a child that should have ended is considered hung."""

@@ -37,7 +37,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 AGENT = Path(__file__).parent / "scripts" / "spool_agent.py"
 KEY = "test-key-123"

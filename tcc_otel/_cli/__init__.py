@@ -12,9 +12,11 @@ import time
 
 from tcc_otel._cli import _doctor
 from tcc_otel._cli import _spool as _spool_command
+from tcc_otel._config import TRACES_PATH
 from tcc_otel._local._api import Api
+from tcc_otel._local._model import ReceivedSpan
 from tcc_otel._local._printer import RunPrinter
-from tcc_otel._local._receiver import TRACES_PATH, ReceivedSpan, Receiver
+from tcc_otel._local._server import Receiver
 from tcc_otel._local._store import DEFAULT_DB, Store
 
 _POLL_SECONDS = 0.05

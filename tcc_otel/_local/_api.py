@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote
 
+from tcc_otel._config import is_loopback_host
 from tcc_otel._local import _ui
-from tcc_otel._local._receiver import HttpReply
+from tcc_otel._local._server import HttpReply
 from tcc_otel._local._store import MAX_LIMIT, RUN_STATUSES, Store
 
 API_PREFIX: Final = "/api/"
@@ -37,7 +37,7 @@ class Api:
         is_page = _ui.is_ui_path(path)
         if not is_page and not (path + "/").startswith(API_PREFIX):
             return None
-        if not _loopback_host(headers.get("host", "")):
+        if not is_loopback_host(_host_name(headers.get("host", ""))):
             return _error(403, "the API answers only requests addressed to a loopback host")
         if is_page:
             return _ui.serve(path)
@@ -76,19 +76,12 @@ class Api:
         return _reply(200, {"runs": runs})
 
 
-def _loopback_host(host: str) -> bool:
-    """Whether a Host header names this machine: ``localhost``, 127/8 or ``[::1]``, any port."""
-    name = host.strip().lower()
+def _host_name(host: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets: ``[::1]:80`` -> ``::1``."""
+    name = host.strip()
     if name.startswith("["):
-        name = name[1 : name.find("]")] if "]" in name else ""
-    elif name.count(":") == 1:
-        name = name.partition(":")[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+        return name[1 : name.find("]")] if "]" in name else ""
+    return name.partition(":")[0] if name.count(":") == 1 else name
 
 
 def _reply(status: int, document: Any) -> HttpReply:

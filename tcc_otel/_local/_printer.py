@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Callable
 
-from tcc_otel._local._receiver import ReceivedSpan
-from tcc_otel._local._tree import is_run_span, render_run, run_id_of
+from tcc_otel._local._model import ReceivedSpan, SpanKey
+from tcc_otel._local._runs import resolve
+from tcc_otel._local._tree import render_run
+from tcc_otel._schema._kinds import is_run
 
 _MAX_REMEMBERED = 1000
 """Printed runs remembered (to file late spans under them); the oldest are forgotten first."""
@@ -23,11 +25,30 @@ class _Group:
         self.key = key
         self.pending: list[ReceivedSpan] = []
         """Spans not printed yet."""
-        self.span_keys: list[tuple[str, str]] = []
+        self.span_keys: list[SpanKey] = []
         """``(trace_id, span_id)`` of every span filed here, printed or not."""
         self.has_run_span = False
         self.printed = False
         self.last_arrival = 0.0
+
+
+class _Filed:
+    """What the printer has filed, as ``_runs.resolve`` asks for it (a ``_runs.Known``)."""
+
+    __slots__ = ("owner", "traces")
+
+    def __init__(self, owner: dict[SpanKey, str], traces: dict[str, _Group]) -> None:
+        self.owner = owner
+        self.traces = traces
+
+    def run_of(self, key: SpanKey) -> str | None:
+        return self.owner.get(key)
+
+    def waiting_under(self, key: SpanKey) -> Iterable[SpanKey]:
+        group = self.traces.get(key[0])
+        if group is None:
+            return ()
+        return [span.key for span in group.pending if span.parent_key == key]
 
 
 class RunPrinter:
@@ -69,8 +90,9 @@ class RunPrinter:
         self._runs: dict[str, _Group] = {}
         self._traces: dict[str, _Group] = {}
         """Spans with no run (yet), by trace id; a span moves to a run once its parent is known."""
-        self._owner: dict[tuple[str, str], str] = {}
+        self._owner: dict[SpanKey, str] = {}
         """``(trace_id, span_id)`` -> run id, for every span filed under a run."""
+        self._filed = _Filed(self._owner, self._traces)
         self._runs_printed = 0
 
     @property
@@ -80,22 +102,21 @@ class RunPrinter:
             return self._runs_printed
 
     def add(self, spans: Sequence[ReceivedSpan]) -> None:
-        """File newly received spans under their runs; prints nothing."""
+        """File newly received spans under their runs (``_runs.resolve``); prints nothing."""
         now = self._clock()
         with self._lock:
+            found = resolve(spans, self._filed)
             for span in spans:
-                run_id = run_id_of(span)
-                if run_id is None and span.parent_span_id is not None:
-                    run_id = self._owner.get((span.trace_id, span.parent_span_id))
-                if run_id is None:
-                    group = self._traces.get(span.trace_id)
-                    if group is None:
-                        group = self._traces[span.trace_id] = _Group(span.trace_id)
-                    group.pending.append(span)
-                    group.last_arrival = now
-                else:
+                run_id = found.get(span.key)
+                if run_id is not None:
                     self._file(run_id, span, now)
-            self._adopt({span.trace_id for span in spans})
+                    continue
+                group = self._traces.get(span.trace_id)
+                if group is None:
+                    group = self._traces[span.trace_id] = _Group(span.trace_id)
+                group.pending.append(span)
+                group.last_arrival = now
+            self._adopt(found, {span.trace_id for span in spans})
 
     def flush_due(self, now: float | None = None) -> int:
         """Print every run that has settled by ``now`` (default: the clock's current time).
@@ -130,26 +151,23 @@ class RunPrinter:
         if group is None:
             group = self._runs[run_id] = _Group(run_id)
         group.pending.append(span)
-        group.span_keys.append((span.trace_id, span.span_id))
+        group.span_keys.append(span.key)
         group.last_arrival = max(group.last_arrival, now)
-        group.has_run_span = group.has_run_span or is_run_span(span)
-        self._owner[(span.trace_id, span.span_id)] = run_id
+        group.has_run_span = group.has_run_span or is_run(span.attributes)
+        self._owner[span.key] = run_id
 
-    def _adopt(self, trace_ids: set[str]) -> None:
-        """Move runless spans under the run of their parent, once that parent has arrived."""
+    def _adopt(self, found: dict[SpanKey, str], trace_ids: set[str]) -> None:
+        """Move spans that waited without a run under the run ``resolve`` found for them."""
         for trace_id in trace_ids:
             group = self._traces.get(trace_id)
-            moved = True
-            while group is not None and moved:  # each pass may make more parents known
-                moved = False
-                for span in list(group.pending):
-                    parent = span.parent_span_id
-                    run_id = self._owner.get((trace_id, parent)) if parent is not None else None
-                    if run_id is not None:
-                        group.pending.remove(span)
-                        self._file(run_id, span, group.last_arrival)
-                        moved = True
-            if group is not None and not group.pending:
+            if group is None:
+                continue
+            waiting = group.pending
+            group.pending = [span for span in waiting if span.key not in found]
+            for span in waiting:
+                if span.key in found:
+                    self._file(found[span.key], span, group.last_arrival)
+            if not group.pending:
                 del self._traces[trace_id]
 
     def _collect(self, now: float, force: bool) -> tuple[list[str], int]:

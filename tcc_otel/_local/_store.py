@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
-import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -12,105 +9,25 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Final
 
-from tcc_otel._local._receiver import ReceivedSpan
-from tcc_otel._local._values import as_count, as_number
-from tcc_otel._schema import _keys as attrs
+from tcc_otel._local import _rows
+from tcc_otel._local._model import ReceivedSpan, SpanKey
+from tcc_otel._local._rollup import Totals, Usage, totals
+from tcc_otel._local._runs import resolve
 
 DEFAULT_DB: Final = "tcc-otel-dev.db"
 """Database file used when ``--db`` is not given, relative to the current directory."""
 MEMORY: Final = ":memory:"
 """Path that keeps the database in memory for the life of the process."""
-SCHEMA_VERSION: Final = 1
-"""Version of the tables below; a later release migrates from the number it finds."""
 RUN_STATUSES: Final = ("ok", "error", "incomplete")
 """A run's status: its run span ended OK or unset, ended with an error, or has not arrived."""
 MAX_LIMIT: Final = 1000
 """Most runs one ``runs()`` call returns."""
 
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS spans (
-    trace_id TEXT NOT NULL,
-    span_id TEXT NOT NULL,
-    parent_span_id TEXT,
-    run_id TEXT NOT NULL,
-    run_resolved INTEGER NOT NULL,
-    is_run INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    start_ns INTEGER NOT NULL,
-    end_ns INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    status_message TEXT NOT NULL,
-    attributes TEXT NOT NULL,
-    events TEXT NOT NULL,
-    resource TEXT NOT NULL,
-    scope_name TEXT NOT NULL,
-    session TEXT,
-    agent TEXT,
-    model TEXT,
-    input_tokens INTEGER,
-    output_tokens INTEGER,
-    cost REAL,
-    PRIMARY KEY (trace_id, span_id)
-);
-CREATE INDEX IF NOT EXISTS spans_run_id ON spans (run_id);
-CREATE INDEX IF NOT EXISTS spans_unresolved ON spans (run_resolved, trace_id, parent_span_id);
-CREATE VIEW IF NOT EXISTS runs AS
-SELECT
-    run_id,
-    MAX(CASE WHEN is_run THEN name END) AS name,
-    MAX(session) AS session,
-    MAX(agent) AS agent,
-    CASE
-        WHEN MAX(is_run AND status = 'ERROR') THEN 'error'
-        WHEN MAX(is_run) THEN 'ok'
-        ELSE 'incomplete'
-    END AS status,
-    MIN(start_ns) AS start_ns,
-    MAX(end_ns) AS end_ns,
-    SUM(input_tokens) AS input_tokens,
-    SUM(output_tokens) AS output_tokens,
-    CASE
-        WHEN COUNT(input_tokens) + COUNT(output_tokens) > 0
-        THEN SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))
-    END AS total_tokens,
-    SUM(cost) AS total_cost,
-    COUNT(*) AS span_count,
-    SUM(status = 'ERROR') AS error_count
-FROM spans
-GROUP BY run_id;
-"""
-"""Spans keep derived columns (run, model, tokens, cost) so ``runs`` is plain SQL (no JSON1)."""
-
-_INSERT: Final = """
-INSERT OR IGNORE INTO spans (
-    trace_id, span_id, parent_span_id, run_id, run_resolved, is_run, name, kind, start_ns,
-    end_ns, status, status_message, attributes, events, resource, scope_name, session, agent,
-    model, input_tokens, output_tokens, cost
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
-
-_RESOLVE: Final = """
-UPDATE spans SET
-    run_id = (
-        SELECT parent.run_id FROM spans AS parent
-        WHERE parent.trace_id = spans.trace_id AND parent.span_id = spans.parent_span_id
-    ),
-    run_resolved = 1
-WHERE run_resolved = 0 AND EXISTS (
-    SELECT 1 FROM spans AS parent
-    WHERE parent.trace_id = spans.trace_id AND parent.span_id = spans.parent_span_id
-        AND parent.run_resolved = 1
+_PLACE: Final = (
+    "UPDATE spans SET run_id = ?, run_resolved = 1"
+    " WHERE trace_id = ? AND span_id = ? AND run_resolved = 0"
 )
-"""
-"""A span without ``tcc.runId`` joins the run of its nearest ancestor that has one; the
-ancestor may arrive in a later request, so this runs after every insert until nothing moves."""
-
-_SPAN_COLUMNS: Final = (
-    "trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, status, status_message, "
-    "attributes, events, resource, scope_name"
-)
+"""Files a stored span under the run its ancestor, arrived since, belongs to."""
 
 
 class Store:
@@ -155,15 +72,25 @@ class Store:
         Returns:
             How many of ``spans`` were new.
         """
-        rows = [_row(span) for span in spans]
+        rows = [_rows.row(span) for span in spans]
         with self._lock:
             self._require_open("add")
             with self._transaction():
-                before = self._db.total_changes
-                self._db.executemany(_INSERT, rows)
-                added = self._db.total_changes - before
-                while self._db.execute(_RESOLVE).rowcount > 0:
-                    pass  # each pass moves spans one level further from their run
+                return self._insert(spans, rows)
+
+    def _insert(self, spans: Sequence[ReceivedSpan], rows: list[tuple[Any, ...]]) -> int:
+        found = resolve(spans, _Stored(self._db))
+        placed = [(found.get(span.key), span.trace_id) for span in spans]
+        before = self._db.total_changes
+        self._db.executemany(
+            _rows.INSERT,
+            [
+                row + ((trace_id, 0) if run_id is None else (run_id, 1))
+                for row, (run_id, trace_id) in zip(rows, placed)
+            ],
+        )
+        added = self._db.total_changes - before
+        self._db.executemany(_PLACE, [(run, *key) for key, run in found.items()])
         return added
 
     # --- reading ------------------------------------------------------------------------------
@@ -209,8 +136,8 @@ class Store:
                 cursor = self._db.execute(query, parameters)
                 rows = cursor.fetchall()
                 names = [column[0] for column in cursor.description]
-                models = self._models([row[0] for row in rows])
-        return [_summary(dict(zip(names, row)), models.get(row[0], [])) for row in rows]
+                rollups = self._rollups([row[0] for row in rows])
+        return [_rows.summary(dict(zip(names, row)), rollups[row[0]]) for row in rows]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """One run's summary and all its spans (start order), or ``None`` when it is unknown.
@@ -226,27 +153,35 @@ class Store:
                 if row is None:
                     return None
                 names = [column[0] for column in cursor.description]
-                models = self._models([run_id])
+                rollups = self._rollups([run_id])
                 span_rows = self._db.execute(
-                    f"SELECT {_SPAN_COLUMNS} FROM spans WHERE run_id = ?"
+                    f"SELECT {_rows.SPAN_COLUMNS} FROM spans WHERE run_id = ?"
                     " ORDER BY start_ns, end_ns DESC, span_id",
                     (run_id,),
                 ).fetchall()
-        summary = _summary(dict(zip(names, row)), models.get(run_id, []))
-        return {"run": summary, "spans": [_span(span, summary["start_ns"]) for span in span_rows]}
+        summary = _rows.summary(dict(zip(names, row)), rollups[run_id])
+        return {
+            "run": summary,
+            "spans": [_rows.api_span(span, summary["start_ns"]) for span in span_rows],
+        }
 
-    def _models(self, run_ids: list[str]) -> dict[str, list[str]]:
-        models: dict[str, list[str]] = {}
+    def _rollups(self, run_ids: list[str]) -> dict[str, tuple[list[str], Totals]]:
+        """Each run's models (sorted) and totals (``_rollup.totals``)."""
+        models: dict[str, set[str]] = {run_id: set() for run_id in run_ids}
+        usages: dict[str, list[Usage]] = {run_id: [] for run_id in run_ids}
         for start in range(0, len(run_ids), 500):  # stays under SQLite's parameter limit
             chunk = run_ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            for run_id, model in self._db.execute(
-                f"SELECT DISTINCT run_id, model FROM spans WHERE model IS NOT NULL"
-                f" AND run_id IN ({marks}) ORDER BY run_id, model",
+            for run_id, model, usage, *reported in self._db.execute(
+                "SELECT run_id, model, usage, input_tokens, output_tokens, cost FROM spans"
+                f" WHERE run_id IN ({marks}) AND (model IS NOT NULL OR usage IS NOT NULL)",
                 chunk,
             ):
-                models.setdefault(run_id, []).append(model)
-        return models
+                if model is not None:
+                    models[run_id].add(model)
+                if usage is not None:
+                    usages[run_id].append(Usage(usage == _rows.USAGE_RUN, *reported))
+        return {run_id: (sorted(models[run_id]), totals(usages[run_id])) for run_id in run_ids}
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -287,135 +222,52 @@ class Store:
         self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
+        version = _rows.SCHEMA_VERSION
         with self._transaction():  # a half-made schema is never left behind
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             found = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-            if found is None:
-                self._db.execute(
-                    "INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,)
-                )
-            elif found > SCHEMA_VERSION:
+            if found is not None and found > version:
                 raise ValueError(
                     f"Store() cannot open {self.path}: its schema version is {found} and this "
-                    f"tcc-otel knows up to {SCHEMA_VERSION}; upgrade tcc-otel or use another --db."
+                    f"tcc-otel knows up to {version}; upgrade tcc-otel or use another --db."
                 )
+            stored: list[ReceivedSpan] = []
+            if found is not None and found < version:  # rebuilt from the spans it holds
+                stored = [_rows.span_of(row) for row in self._db.execute(_rows.SELECT_SPANS)]
+                self._db.execute("DROP VIEW IF EXISTS runs")
+                self._db.execute("DROP TABLE spans")
+            for statement in _rows.SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            if found != version:
+                self._db.execute("DELETE FROM schema_version")
+                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            if stored:
+                self._insert(stored, [_rows.row(span) for span in stored])
 
 
-def _row(span: ReceivedSpan) -> tuple[Any, ...]:
-    """The INSERT values of one span, derived columns included."""
-    values = span.attributes
-    run_id = _text(values.get(attrs.TCC_RUN_ID))
-    is_run = values.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value or (
-        run_id is None and span.parent_span_id is None
-    )
-    # a run span (or an agent span) repeats its steps' usage as totals: count steps only
-    counted = not is_run and values.get(attrs.GEN_AI_OPERATION_NAME) != attrs.OP_INVOKE_AGENT
-    model = _text(values.get(attrs.GEN_AI_RESPONSE_MODEL)) or _text(
-        values.get(attrs.GEN_AI_REQUEST_MODEL)
-    )
-    events = [{"name": name, "attributes": event} for name, event in span.events]
-    return (
-        span.trace_id,
-        span.span_id,
-        span.parent_span_id,
-        span.trace_id if run_id is None else run_id,
-        0 if run_id is None else 1,
-        1 if is_run else 0,
-        span.name,
-        span.kind,
-        span.start_ns,
-        span.end_ns,
-        span.status_code,
-        span.status_message,
-        _dumps(values),
-        _dumps(events),
-        _dumps(span.resource),
-        span.scope_name,
-        _text(values.get(attrs.TCC_SESSION_ID)) or _text(values.get(attrs.GEN_AI_CONVERSATION_ID)),
-        _text(values.get(attrs.TCC_AGENT)) or _text(values.get(attrs.GEN_AI_AGENT_NAME)),
-        model if counted else None,
-        as_count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS)) if counted else None,
-        as_count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS)) if counted else None,
-        as_number(values.get(attrs.STEP_REAL_TOTAL_COST, values.get(attrs.STEP_ESTIMATED_COST))),
-    )
+class _Stored:
+    """What the database holds, as ``_runs.resolve`` asks for it (a ``_runs.Known``)."""
 
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._waiting: dict[str, dict[str, list[str]]] = {}
+        """Trace id -> parent span id -> the stored spans still without a run under it."""
 
-def _summary(row: dict[str, Any], models: list[str]) -> dict[str, Any]:
-    """A ``runs`` view row as the API shows it."""
-    cost = row["total_cost"]
-    return {
-        "run_id": row["run_id"],
-        "name": row["name"],
-        "status": row["status"],
-        "session": row["session"],
-        "agent": row["agent"],
-        "start_ns": row["start_ns"],
-        "end_ns": row["end_ns"],
-        "duration_ms": (row["end_ns"] - row["start_ns"]) / 1e6,
-        "models": models,
-        "input_tokens": row["input_tokens"],
-        "output_tokens": row["output_tokens"],
-        "total_tokens": row["total_tokens"],
-        "total_cost": None if cost is None else round(cost, 12),  # hides float-sum noise
-        "span_count": row["span_count"],
-        "error_count": row["error_count"],
-    }
+    def run_of(self, key: SpanKey) -> str | None:
+        row = self._db.execute(
+            "SELECT run_id FROM spans WHERE trace_id = ? AND span_id = ? AND run_resolved = 1", key
+        ).fetchone()
+        return None if row is None else str(row[0])
 
-
-def _span(row: tuple[Any, ...], run_start_ns: int) -> dict[str, Any]:
-    """A stored span as the API shows it; ``offset_ms`` is its start within the run."""
-    (
-        trace_id,
-        span_id,
-        parent_span_id,
-        name,
-        kind,
-        start_ns,
-        end_ns,
-        status,
-        status_message,
-        attributes,
-        events,
-        resource,
-        scope_name,
-    ) = row
-    return {
-        "trace_id": trace_id,
-        "span_id": span_id,
-        "parent_span_id": parent_span_id,
-        "name": name,
-        "kind": kind,
-        "start_ns": start_ns,
-        "end_ns": end_ns,
-        "offset_ms": (start_ns - run_start_ns) / 1e6,
-        "duration_ms": (end_ns - start_ns) / 1e6,
-        "status": status,
-        "status_message": status_message,
-        "attributes": json.loads(attributes),
-        "events": json.loads(events),
-        "resource": json.loads(resource),
-        "scope_name": scope_name,
-    }
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(_jsonable(value), ensure_ascii=False, allow_nan=False)
-
-
-def _jsonable(value: Any) -> Any:
-    """Make a decoded OTLP value valid JSON: bytes as base64 text, NaN and infinities as text."""
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item) for item in value]
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    def waiting_under(self, key: SpanKey) -> list[SpanKey]:
+        trace_id, span_id = key
+        by_parent = self._waiting.get(trace_id)
+        if by_parent is None:  # one query per trace, not per span
+            by_parent = self._waiting[trace_id] = {}
+            for parent, child in self._db.execute(
+                "SELECT parent_span_id, span_id FROM spans WHERE run_resolved = 0 AND trace_id = ?",
+                (trace_id,),
+            ):
+                by_parent.setdefault(parent, []).append(child)
+        return [(trace_id, child) for child in by_parent.get(span_id, ())]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tcc_otel._local._receiver import ReceivedSpan
+from tcc_otel._local._model import ReceivedSpan, SpanKey
+from tcc_otel._local._rollup import Totals, totals, usage_of
+from tcc_otel._local._runs import group_runs
 from tcc_otel._local._values import as_count, as_number
 from tcc_otel._schema import _keys as attrs
+from tcc_otel._schema._kinds import is_run, run_id_of
 
 _RED = "\x1b[31m"
 _DIM = "\x1b[2m"
@@ -16,54 +19,13 @@ _MAX_TEXT = 80
 """Longest name, model or message shown; longer text is cut with an ellipsis."""
 
 
-def group_runs(spans: Sequence[ReceivedSpan]) -> dict[str, list[ReceivedSpan]]:
-    """Group spans by run, in order of first arrival.
-
-    A span joins the run of its ``tcc.runId`` attribute; a span without one joins the run of its
-    nearest ancestor that has one (a span the user opened inside a step); any other span is
-    grouped by its trace id.
-
-    Returns:
-        Run id (or trace id) -> that group's spans, in the order given.
-    """
-    by_id = {(span.trace_id, span.span_id): span for span in spans}
-    groups: dict[str, list[ReceivedSpan]] = {}
-    for span in spans:
-        groups.setdefault(_group_key(span, by_id), []).append(span)
-    return groups
-
-
-def _group_key(span: ReceivedSpan, by_id: Mapping[tuple[str, str], ReceivedSpan]) -> str:
-    seen: set[str] = set()
-    current: ReceivedSpan | None = span
-    while current is not None and current.span_id not in seen:
-        run_id = run_id_of(current)
-        if run_id is not None:
-            return run_id
-        seen.add(current.span_id)
-        parent = current.parent_span_id
-        current = by_id.get((current.trace_id, parent)) if parent is not None else None
-    return span.trace_id
-
-
-def run_id_of(span: ReceivedSpan) -> str | None:
-    """The span's ``tcc.runId`` attribute, or ``None`` when it has none."""
-    run_id = span.attributes.get(attrs.TCC_RUN_ID)
-    return run_id if isinstance(run_id, str) and run_id else None
-
-
-def is_run_span(span: ReceivedSpan) -> bool:
-    """Whether the span is a run's own span (``tcc.type`` is ``run``)."""
-    return span.attributes.get(attrs.TCC_TYPE) == attrs.SpanKind.RUN.value
-
-
 def render_run(spans: Sequence[ReceivedSpan], *, color: bool = False) -> str:
     """Render spans as trees, one line per span, without a trailing newline.
 
     Roots are the spans whose parent is not among ``spans``; roots and siblings are ordered by
     start time. Each line shows the name, duration and status, then when present: the run id,
-    model, tokens (input→output), cost (on a run: its own, else the sum over its steps), finish
-    reason, tool name and error message. Columns are aligned across lines.
+    model, tokens (input→output), cost, finish reason, tool name and error message. A run span
+    shows its run's tokens and cost (``_rollup.totals``). Columns are aligned across lines.
 
     Args:
         spans: The spans to draw, in any order.
@@ -86,7 +48,19 @@ def render_run(spans: Sequence[ReceivedSpan], *, color: bool = False) -> str:
         if id(root) not in placed:
             _place(root, children, rows, placed)
 
-    return _format_rows(rows, children, color)
+    return _format_rows(rows, _run_totals(spans), color)
+
+
+def _run_totals(spans: Sequence[ReceivedSpan]) -> dict[SpanKey, Totals]:
+    """Each run span's run totals, over the spans of its run among ``spans``."""
+    found: dict[SpanKey, Totals] = {}
+    for group in group_runs(spans).values():
+        heads = [span for span in group if is_run(span.attributes)]
+        if heads:
+            usages = [usage_of(span.attributes) for span in group]
+            run = totals(usage for usage in usages if usage is not None)
+            found.update((head.key, run) for head in heads)
+    return found
 
 
 def _place(
@@ -110,9 +84,7 @@ def _place(
 
 
 def _format_rows(
-    rows: list[tuple[str, ReceivedSpan]],
-    children: Mapping[tuple[str, str], list[ReceivedSpan]],
-    color: bool,
+    rows: list[tuple[str, ReceivedSpan]], run_totals: Mapping[SpanKey, Totals], color: bool
 ) -> str:
     lefts = [prefix + _clean(span.name) for prefix, span in rows]
     durations = [_duration(span.duration_ms) for _, span in rows]
@@ -126,20 +98,17 @@ def _format_rows(
         if color and status == "ERROR":
             status_cell = _RED + status + _RESET + status_cell[len(status) :]
         cells = [left.ljust(left_width), duration.rjust(duration_width), status_cell]
-        cells.extend(_details(span, children, color))
+        cells.extend(_details(span, run_totals.get(span.key), color))
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
 
 
-def _details(
-    span: ReceivedSpan,
-    children: Mapping[tuple[str, str], list[ReceivedSpan]],
-    color: bool,
-) -> list[str]:
+def _details(span: ReceivedSpan, run: Totals | None, color: bool) -> list[str]:
+    """The detail cells of one line; ``run`` holds the totals when ``span`` is a run span."""
     values = span.attributes
     details: list[str] = []
-    run_id = run_id_of(span)
-    if run_id is not None and is_run_span(span):
+    run_id = run_id_of(values)
+    if run_id is not None and is_run(values):
         short = _clean(run_id)
         short = short if len(short) <= 8 else short[:8] + "…"
         details.append("run " + (_DIM + short + _RESET if color else short))
@@ -148,13 +117,14 @@ def _details(
     )
     if model and not span.name.endswith(" " + model):  # "chat gpt-4o" already names it
         details.append("model " + model)
-    tokens_in = as_count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS))
-    tokens_out = as_count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS))
+    if run is None:
+        tokens_in = as_count(values.get(attrs.GEN_AI_USAGE_INPUT_TOKENS))
+        tokens_out = as_count(values.get(attrs.GEN_AI_USAGE_OUTPUT_TOKENS))
+        cost = as_number(values.get(attrs.STEP_REAL_TOTAL_COST))
+    else:
+        tokens_in, tokens_out, _, cost = run
     if tokens_in is not None or tokens_out is not None:
         details.append(f"tokens {_or_unknown(tokens_in)}→{_or_unknown(tokens_out)}")
-    cost = as_number(values.get(attrs.STEP_REAL_TOTAL_COST))
-    if cost is None and is_run_span(span):
-        cost = _descendant_cost(span, children)
     if cost is not None:
         details.append("cost " + _dollars(cost))
     finish = _text(values.get(attrs.STEP_FINISH_REASON))
@@ -171,24 +141,6 @@ def _details(
         message = "error: " + _clean(span.status_message)
         details.append(_RED + message + _RESET if color else message)
     return details
-
-
-def _descendant_cost(
-    span: ReceivedSpan, children: Mapping[tuple[str, str], list[ReceivedSpan]]
-) -> float | None:
-    total: float | None = None
-    stack = list(children.get((span.trace_id, span.span_id), []))
-    seen: set[int] = set()
-    while stack:
-        child = stack.pop()
-        if id(child) in seen:
-            continue
-        seen.add(id(child))
-        cost = as_number(child.attributes.get(attrs.STEP_REAL_TOTAL_COST))
-        if cost is not None:
-            total = cost if total is None else total + cost
-        stack.extend(children.get((child.trace_id, child.span_id), []))
-    return total
 
 
 def _duration(ms: float) -> str:

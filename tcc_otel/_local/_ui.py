@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Final
 
-from tcc_otel._local._receiver import HttpReply
+from tcc_otel._local._server import HttpReply
 
 STATIC_PREFIX: Final = "/static/"
 """Every asset path starts with this; the page itself is ``/``."""

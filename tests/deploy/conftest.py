@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers.deploy import Processes, processes, receiving
 
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 
 @pytest.fixture

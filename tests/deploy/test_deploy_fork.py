@@ -25,7 +25,7 @@ from helpers.deploy import (
     wait_group_gone,
 )
 
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 CHILDREN = 100
 CHILD_RUNS = 50

@@ -31,7 +31,7 @@ from helpers.deploy import (
     wait_group_gone,
 )
 
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 REQUESTS = 200
 CONCURRENCY = 4

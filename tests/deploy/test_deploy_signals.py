@@ -32,7 +32,7 @@ from helpers.deploy import (
     wait_for,
 )
 
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 SHUTDOWN_TIMEOUT = 5.0
 """``TCC_SHUTDOWN_TIMEOUT`` of the SIGTERM tests."""

@@ -28,7 +28,7 @@ from helpers.deploy import (
     wait_group_gone,
 )
 
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 TASKS = 200
 CELERY_TASKS = 20

@@ -18,7 +18,7 @@ from opentelemetry.trace import Span
 
 import tcc_otel as tcc
 from tcc_otel._export._batcher import Limits
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 
 SpanId = tuple[str, str]
 """``(trace_id, span_id)`` in lower-case hex, as ``ReceivedSpan`` spells them."""

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from helpers.delivery import wait_until
-from tcc_otel._local._receiver import ReceivedSpan, Receiver
+from tcc_otel._local._model import ReceivedSpan
+from tcc_otel._local._server import Receiver
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 """tests/scripts: the deployment scripts, importable by every subprocess (``PYTHONPATH``)."""

@@ -1,4 +1,4 @@
-"""Tests for tcc_otel._local._receiver: real OTLP/HTTP requests to a receiver on 127.0.0.1."""
+"""Tests for tcc_otel._local._server: real OTLP/HTTP requests to a receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,144 +10,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from helpers.otlp import EXPECTED_SPANS, JSON_DOCUMENT, JSON_SPANS, protobuf, record_run
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.id_generator import IdGenerator
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.trace.export import SpanExportResult
 
-from tcc_otel._local import _receiver
-from tcc_otel._local._receiver import ReceivedRequest, ReceivedSpan, Receiver
-from tcc_otel._schema import _keys as attrs
-
-T0 = 1_700_000_000_000_000_000
-"""Start of the recorded run, in ns since the epoch."""
-TRACE_ID = "0000000000000000000000000000002a"
-RESOURCE = {"service.name": "weather-agent"}
-
-
-class _SequentialIds(IdGenerator):
-    """Trace id 42 and span ids 1, 2, 3, ... so expected spans can be written out."""
-
-    def __init__(self) -> None:
-        self._next_span_id = 0
-
-    def generate_span_id(self) -> int:
-        self._next_span_id += 1
-        return self._next_span_id
-
-    def generate_trace_id(self) -> int:
-        return 42
-
-
-def _record_run() -> list[ReadableSpan]:
-    """Record one run (a step and a failing tool call under it) with a private provider."""
-    memory = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource(RESOURCE), id_generator=_SequentialIds())
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracer = provider.get_tracer("tests.weather", "1.0")
-    run = tracer.start_span(
-        "invoke_agent weather",
-        start_time=T0,
-        attributes={
-            attrs.TCC_RUN_ID: "run-1",
-            attrs.TCC_TYPE: "run",
-            attrs.TCC_CONVERSATIONAL: True,
-            attrs.GEN_AI_USAGE_INPUT_TOKENS: 520,
-        },
-    )
-    in_run = trace.set_span_in_context(run)
-    step = tracer.start_span(
-        "chat gpt-4o",
-        context=in_run,
-        kind=SpanKind.CLIENT,
-        start_time=T0 + 1_000_000,
-        attributes={
-            attrs.TCC_RUN_ID: "run-1",
-            attrs.TCC_TYPE: "step",
-            attrs.STEP_REAL_TOTAL_COST: 0.0041,
-            attrs.GEN_AI_RESPONSE_FINISH_REASONS: ["stop", "length"],
-            "test.ints": [1, 2],
-        },
-    )
-    step.end(end_time=T0 + 801_000_000)
-    tool = tracer.start_span(
-        "execute_tool get_weather",
-        context=in_run,
-        start_time=T0 + 900_000_000,
-        attributes={attrs.TCC_RUN_ID: "run-1", attrs.TCC_TYPE: "tool_call"},
-    )
-    tool.add_event("retry", {"attempt": 2}, timestamp=T0 + 950_000_000)
-    tool.set_status(Status(StatusCode.ERROR, "timeout"))
-    tool.end(end_time=T0 + 1_000_000_000)
-    run.end(end_time=T0 + 1_230_000_000)
-    provider.shutdown()
-    return list(memory.get_finished_spans())
-
-
-EXPECTED_SPANS = [
-    ReceivedSpan(
-        trace_id=TRACE_ID,
-        span_id="0000000000000002",
-        parent_span_id="0000000000000001",
-        name="chat gpt-4o",
-        kind="CLIENT",
-        start_ns=T0 + 1_000_000,
-        end_ns=T0 + 801_000_000,
-        status_code="UNSET",
-        status_message="",
-        attributes={
-            attrs.TCC_RUN_ID: "run-1",
-            attrs.TCC_TYPE: "step",
-            attrs.STEP_REAL_TOTAL_COST: 0.0041,
-            attrs.GEN_AI_RESPONSE_FINISH_REASONS: ["stop", "length"],
-            "test.ints": [1, 2],
-        },
-        events=[],
-        resource=RESOURCE,
-        scope_name="tests.weather",
-    ),
-    ReceivedSpan(
-        trace_id=TRACE_ID,
-        span_id="0000000000000003",
-        parent_span_id="0000000000000001",
-        name="execute_tool get_weather",
-        kind="INTERNAL",
-        start_ns=T0 + 900_000_000,
-        end_ns=T0 + 1_000_000_000,
-        status_code="ERROR",
-        status_message="timeout",
-        attributes={attrs.TCC_RUN_ID: "run-1", attrs.TCC_TYPE: "tool_call"},
-        events=[("retry", {"attempt": 2})],
-        resource=RESOURCE,
-        scope_name="tests.weather",
-    ),
-    ReceivedSpan(
-        trace_id=TRACE_ID,
-        span_id="0000000000000001",
-        parent_span_id=None,
-        name="invoke_agent weather",
-        kind="INTERNAL",
-        start_ns=T0,
-        end_ns=T0 + 1_230_000_000,
-        status_code="UNSET",
-        status_message="",
-        attributes={
-            attrs.TCC_RUN_ID: "run-1",
-            attrs.TCC_TYPE: "run",
-            attrs.TCC_CONVERSATIONAL: True,
-            attrs.GEN_AI_USAGE_INPUT_TOKENS: 520,
-        },
-        events=[],
-        resource=RESOURCE,
-        scope_name="tests.weather",
-    ),
-]
+from tcc_otel._local import _decode
+from tcc_otel._local._model import ReceivedRequest, ReceivedSpan
+from tcc_otel._local._server import Receiver
 
 
 @pytest.fixture
@@ -185,15 +55,11 @@ def _post(
         connection.close()
 
 
-def _protobuf(spans: list[ReadableSpan]) -> bytes:
-    return bytes(encode_spans(spans).SerializeToString())
-
-
 class TestExporterToReceiver:
     def test_spans_arrive_decoded(self, receiver: Receiver) -> None:
         """Spans sent by the stock gzip OTLP exporter arrive with ids, parents and values intact."""
         with _exporter(receiver, compression=Compression.Gzip) as exporter:
-            assert exporter.export(_record_run()) == SpanExportResult.SUCCESS
+            assert exporter.export(record_run()) == SpanExportResult.SUCCESS
 
         assert receiver.spans == EXPECTED_SPANS
         assert [span.duration_ms for span in receiver.spans] == [800.0, 100.0, 1230.0]
@@ -207,7 +73,7 @@ class TestExporterToReceiver:
         """on_spans is called once per request with that request's spans, before the reply."""
         calls: list[list[str]] = []
         with Receiver(port=0, on_spans=lambda s: calls.append([x.name for x in s])) as receiver:
-            spans = _record_run()
+            spans = record_run()
             with _exporter(receiver) as exporter:
                 assert exporter.export(spans[:2]) == SpanExportResult.SUCCESS
                 assert exporter.export(spans[2:]) == SpanExportResult.SUCCESS
@@ -223,7 +89,7 @@ class TestExporterToReceiver:
         with Receiver(port=0, on_spans=explode) as receiver:
             with caplog.at_level(logging.ERROR, logger="tcc_otel"):
                 status, _, _ = _post(
-                    receiver, _protobuf(_record_run()), {"Content-Type": "application/x-protobuf"}
+                    receiver, protobuf(record_run()), {"Content-Type": "application/x-protobuf"}
                 )
             assert status == 200
             assert receiver.spans == EXPECTED_SPANS
@@ -234,14 +100,14 @@ class TestExporterToReceiver:
         calls: list[list[ReceivedSpan]] = []
         with Receiver(port=0, on_spans=calls.append, keep=False) as receiver:
             with _exporter(receiver) as exporter:
-                assert exporter.export(_record_run()) == SpanExportResult.SUCCESS
+                assert exporter.export(record_run()) == SpanExportResult.SUCCESS
             assert (calls, receiver.spans, receiver.requests) == ([EXPECTED_SPANS], [], [])
 
 
 class TestBodies:
     def test_protobuf_reply(self, receiver: Receiver) -> None:
         """A protobuf request is answered 200 with an empty protobuf ExportTraceServiceResponse."""
-        body = _protobuf(_record_run())
+        body = protobuf(record_run())
         assert _post(receiver, body, {"Content-Type": "application/x-protobuf"}) == (
             200,
             "application/x-protobuf",
@@ -251,7 +117,7 @@ class TestBodies:
 
     def test_gzip(self, receiver: Receiver) -> None:
         """A gzip body is decompressed; body_size counts the compressed bytes."""
-        body = gzip.compress(_protobuf(_record_run()))
+        body = gzip.compress(protobuf(record_run()))
         headers = {"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}
         assert _post(receiver, body, headers)[0] == 200
         assert receiver.spans == EXPECTED_SPANS
@@ -259,7 +125,7 @@ class TestBodies:
 
     def test_chunked_then_keep_alive(self, receiver: Receiver) -> None:
         """A chunked body is read whole, and the connection serves the next request too."""
-        body = _protobuf(_record_run())
+        body = protobuf(record_run())
         connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=5)
         try:
             connection.request(
@@ -285,91 +151,11 @@ class TestBodies:
 
     def test_json(self, receiver: Receiver) -> None:
         """An OTLP JSON body (hex ids, every AnyValue type) is decoded and answered in JSON."""
-        document = {
-            "resourceSpans": [
-                {
-                    "resource": {
-                        "attributes": [{"key": "service.name", "value": {"stringValue": "node"}}]
-                    },
-                    "scopeSpans": [
-                        {
-                            "scope": {"name": "js"},
-                            "spans": [
-                                {
-                                    "traceId": "5b8efff798038103d269b633813fc60c",
-                                    "spanId": "eee19b7ec3c1b174",
-                                    "parentSpanId": "eee19b7ec3c1b173",
-                                    "name": "GET /weather",
-                                    "kind": 2,
-                                    "startTimeUnixNano": "1000",
-                                    "endTimeUnixNano": "3000000",
-                                    "status": {"code": 1},
-                                    "attributes": [
-                                        {"key": "s", "value": {"stringValue": "x"}},
-                                        {"key": "b", "value": {"boolValue": False}},
-                                        {"key": "i", "value": {"intValue": "7"}},
-                                        {"key": "d", "value": {"doubleValue": 1.5}},
-                                        {"key": "y", "value": {"bytesValue": "AAE="}},
-                                        {
-                                            "key": "a",
-                                            "value": {
-                                                "arrayValue": {
-                                                    "values": [
-                                                        {"intValue": 1},
-                                                        {"stringValue": "2"},
-                                                    ]
-                                                }
-                                            },
-                                        },
-                                        {
-                                            "key": "k",
-                                            "value": {
-                                                "kvlistValue": {
-                                                    "values": [
-                                                        {"key": "n", "value": {"doubleValue": 2.0}}
-                                                    ]
-                                                }
-                                            },
-                                        },
-                                        {"key": "empty", "value": {}},
-                                    ],
-                                    "events": [{"name": "ping", "timeUnixNano": "2000"}],
-                                    "futureField": "ignored",
-                                }
-                            ],
-                        }
-                    ],
-                }
-            ]
-        }
-        reply = _post(receiver, json.dumps(document).encode(), {"Content-Type": "application/json"})
+        reply = _post(
+            receiver, json.dumps(JSON_DOCUMENT).encode(), {"Content-Type": "application/json"}
+        )
         assert reply == (200, "application/json", b"{}")
-        assert receiver.spans == [
-            ReceivedSpan(
-                trace_id="5b8efff798038103d269b633813fc60c",
-                span_id="eee19b7ec3c1b174",
-                parent_span_id="eee19b7ec3c1b173",
-                name="GET /weather",
-                kind="SERVER",
-                start_ns=1000,
-                end_ns=3000000,
-                status_code="OK",
-                status_message="",
-                attributes={
-                    "s": "x",
-                    "b": False,
-                    "i": 7,
-                    "d": 1.5,
-                    "y": b"\x00\x01",
-                    "a": [1, "2"],
-                    "k": {"n": 2.0},
-                    "empty": None,
-                },
-                events=[("ping", {})],
-                resource={"service.name": "node"},
-                scope_name="js",
-            )
-        ]
+        assert receiver.spans == JSON_SPANS
 
 
 class TestRefusals:
@@ -408,7 +194,7 @@ class TestRefusals:
         def broken(request: object) -> list[ReceivedSpan]:
             raise KeyError("bug")
 
-        monkeypatch.setattr(_receiver, "_spans_of", broken)
+        monkeypatch.setattr(_decode, "_spans_of", broken)
         headers = {"Content-Type": "application/x-protobuf"}
         with caplog.at_level(logging.ERROR, logger="tcc_otel"):
             assert _post(receiver, b"", headers)[0] == 500
@@ -453,7 +239,7 @@ class TestRefusals:
     def test_response_status(self, receiver: Receiver) -> None:
         """With response_status set to 503 requests are answered 503 and their spans not kept."""
         receiver.response_status = 503
-        body = _protobuf(_record_run())
+        body = protobuf(record_run())
         assert _post(receiver, body, {"Content-Type": "application/x-protobuf"})[0] == 503
         assert receiver.spans == []
         assert [(r.span_count, r.status) for r in receiver.requests] == [(3, 503)]
@@ -466,6 +252,12 @@ class TestLifecycle:
         """A host that is not a loopback address is refused before anything is bound."""
         with pytest.raises(ValueError, match="only listens on loopback"):
             Receiver(host, 0)
+
+    def test_only_the_loopback_hosts(self) -> None:
+        """Another 127/8 address is refused: the receiver serves the hosts in
+        ``_config.LOOPBACK_HOSTS``, where tcc_otel sends without an API key."""
+        with pytest.raises(ValueError, match=r"use 127\.0\.0\.1, ::1 or localhost"):
+            Receiver("127.0.0.2", 0)
 
     def test_localhost(self) -> None:
         """localhost binds 127.0.0.1 and the url says so."""

@@ -12,14 +12,14 @@ from typing import Any, Callable
 
 import pytest
 from helpers.clients import fresh_client
-from test_local_store import FAILED, KEY, failed_run, record_run, summary, untimed
+from helpers.dev_runs import FAILED, KEY, failed_run, record_run, summary, untimed
 
 import tcc_otel as tcc
 from tcc_otel._local._api import Api
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 from tcc_otel._local._store import Store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -152,9 +152,9 @@ class TestReceiverStillWorks:
             (404, "text/plain; charset=utf-8"),
         ]
 
-    @pytest.mark.parametrize("host", ["evil.example:4318", "10.0.0.1", ""])
+    @pytest.mark.parametrize("host", ["evil.example:4318", "10.0.0.1", "", "127.0.0.2"])
     def test_foreign_host(self, receiver: Receiver, host: str) -> None:
-        """A request addressed to a name that is not loopback (DNS rebinding) is refused."""
+        """A request addressed to a host outside LOOPBACK_HOSTS (DNS rebinding) is refused."""
         assert get(receiver.port, "/api/runs", host=host) == (
             403,
             "application/json",

@@ -20,14 +20,14 @@ from helpers.clients import fresh_client
 
 import tcc_otel as tcc
 from tcc_otel._local._api import Api
-from tcc_otel._local._receiver import Receiver
+from tcc_otel._local._server import Receiver
 from tcc_otel._local._store import Store
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO / "docs" / "screenshot-run.png"
 """The README's picture; refreshed only with TCC_UPDATE_SCREENSHOT=1, so a test run leaves the
 tree clean (otherwise the screenshot goes to the test's temporary directory)."""
