@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.trace import NonRecordingSpan, Span
+from opentelemetry.trace import NonRecordingSpan, Span, Tracer
 
 from tcc_otel._config import (
     FEEDBACK_PATH,
@@ -39,6 +39,7 @@ from tcc_otel._log import enable_debug, logger
 from tcc_otel._records._remote import RemoteRun
 from tcc_otel._records._road import Road
 from tcc_otel._records._run import Run
+from tcc_otel._records._span import Sink
 from tcc_otel._records._step import Step
 from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._registry import Registry, Route
@@ -103,6 +104,7 @@ class Client:
         self._shut_down = False
         self._closing: list[ExportPipeline] = []  # what the shutdown in progress delivers
         self._recovering: list[Pipeline] = []  # sending a spool at import, before configuration
+        self._capture: Sink | None = None  # tcc_otel.testing: where ended spans go instead
         self._global_seen: object = None  # the global provider last checked for our processor
         self._atexit_registered = False
         self._hooked_pid = 0  # the process whose worker-exit hooks are in place
@@ -197,6 +199,9 @@ class Client:
         key = api_key if overridden else config.api_key
         base = base_url if base_url is not None else config.base_url
         route = (key, base) if overridden else None
+        if self._capture is not None:  # testing: records go to memory, nothing is sent
+            road = self._road(config, None, self._capture, True, key, base)
+            return Pipeline(road, api_key=key, base_url=base, route=route)
         provider = config.tracer_provider
         tracer = None
         if provider is None:
@@ -226,13 +231,29 @@ class Client:
                 processor = BackgroundProcessor(sink, route=route, route_of=self.runs.route_of)
                 add(processor)
 
+        road = self._road(config, tracer, sink, provider is None, key, base)
+        return Pipeline(
+            road, api_key=key, base_url=base, processor=processor, route=route, sink=sink
+        )
+
+    def _road(
+        self,
+        config: Config,
+        tracer: Tracer | None,
+        sink: Sink | None,
+        light: bool,
+        key: str | None,
+        base: str,
+    ) -> Road:
+        """What the records of one destination need: the sink (or tracer) and the rules."""
+
         def feedback(run_id: str, score: Any, text: Any, method: str) -> bool:
             return self._feedback(run_id, score, text, method, key, base)
 
-        road = Road(
+        return Road(
             tracer,
             sink=sink,
-            light=provider is None,
+            light=light,
             capture_content=config.capture_content,
             max_content_bytes=config.max_content_bytes,
             max_data_url_bytes=config.max_data_url_bytes,
@@ -240,9 +261,14 @@ class Client:
             feedback=feedback,
             run_ended=self.runs.ended,
         )
-        return Pipeline(
-            road, api_key=key, base_url=base, processor=processor, route=route, sink=sink
-        )
+
+    def record_into(self, sink: Sink) -> None:
+        """Hand every ended span to ``sink`` instead of exporting it, on the same road as in
+        the default mode (``tcc_otel.testing``)."""
+        with self._lock:
+            self._capture = sink
+            self._default = None
+            self._per_run = {}
 
     def _sink(
         self, config: Config, key: str | None, base: str, resource: Resource, overridden: bool

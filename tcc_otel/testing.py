@@ -1,35 +1,51 @@
 """Helpers for your own tests: capture tcc_otel's spans in memory instead of exporting them.
 
+The records take tcc_otel's default road (the same builders, value rules and span limits as
+what is exported); each ended span is handed over as an OpenTelemetry ``ReadableSpan``.
 Not thread-safe to enter from several threads at once: it swaps the module-level client.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import tcc_otel
 from tcc_otel._client import Client
+from tcc_otel._export._encode import prepare
+from tcc_otel._records._span import LightSpan
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from tcc_otel._config import ConfigureOptions
 
 __all__ = ["CapturedSpans", "capture"]
+
+_KINDS = {kind.value + 1: kind for kind in SpanKind}  # OTLP number -> API enum
+_CODES = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
 
 
 class CapturedSpans:
     """Spans ended while ``capture()`` was active, oldest first."""
 
-    def __init__(self, exporter: InMemorySpanExporter, provider: TracerProvider) -> None:
-        self.exporter = exporter
-        self.provider = provider
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self._limits = SpanLimits()  # OTEL_SPAN_ATTRIBUTE_* limits, as export applies them
+        self._lock = threading.Lock()
+        self._spans: list[ReadableSpan] = []
 
     @property
     def spans(self) -> list[ReadableSpan]:
         """Every finished span."""
-        return list(self.exporter.get_finished_spans())
+        with self._lock:
+            return list(self._spans)
 
     def by_name(self, name: str) -> ReadableSpan:
         """The one finished span called ``name``.
@@ -37,33 +53,53 @@ class CapturedSpans:
         Raises:
             LookupError: no span, or more than one, has that name.
         """
-        found = [span for span in self.exporter.get_finished_spans() if span.name == name]
+        found = [span for span in self.spans if span.name == name]
         if len(found) != 1:
             raise LookupError(f"expected one span named {name!r}, found {len(found)}")
         return found[0]
 
     def clear(self) -> None:
         """Forget the spans captured so far."""
-        self.exporter.clear()
+        with self._lock:
+            self._spans.clear()
+
+    def submit(self, span: LightSpan, run_end: bool) -> None:
+        """Take an ended span of the default road (what export would encode)."""
+        name, attributes, dropped = prepare(span, self._limits, self._client.stats.add)
+        code, message = span.status
+        kept = BoundedAttributes(attributes=attributes, immutable=False)
+        kept.dropped = dropped  # what the limits left out, as the wire says
+        readable = ReadableSpan(
+            name=name,
+            context=span.get_span_context(),
+            parent=span.parent,
+            attributes=kept,
+            events=[Event(n, dict(a), ts) for n, ts, a in span.events or ()],
+            kind=_KINDS[span.kind],
+            status=Status(_CODES[code], message),
+            start_time=span.start_ns,
+            end_time=span.end_ns,
+        )
+        with self._lock:
+            self._spans.append(readable)
 
 
 @contextmanager
-def capture(**options: Any) -> Iterator[CapturedSpans]:
+def capture(**options: Unpack[ConfigureOptions]) -> Iterator[CapturedSpans]:
     """Record tcc_otel spans into memory inside the ``with`` block; nothing is exported.
 
     Args:
         options: more ``tcc_otel.configure()`` keywords, e.g. ``capture_content=False``.
     """
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
     client = Client()
-    client.configure(tracer_provider=provider, exporter="none", **options)
+    options["exporter"] = "none"
+    client.configure(**options)
+    captured = CapturedSpans(client)
+    client.record_into(captured)
     previous = tcc_otel._client
     tcc_otel._client = client
     try:
-        yield CapturedSpans(exporter, provider)
+        yield captured
     finally:
         tcc_otel._client = previous
         client.shutdown(timeout=1.0)
-        provider.shutdown()

@@ -4,8 +4,10 @@ snapshot (``_schema._build``), within the ``OTEL_*`` span limits; what they cut 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from opentelemetry.sdk.trace import SpanLimits
+from opentelemetry.util.types import AttributeValue
 
 from tcc_otel._export import _wire
 from tcc_otel._records._span import LightSpan
@@ -15,8 +17,18 @@ from tcc_otel._schema._limits import fit_attributes
 from tcc_otel._schema._values import report_limits
 
 
-def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
-    """``span`` encoded (export thread); ``count`` adds to ``stats()`` counters."""
+class Prepared(NamedTuple):
+    """A LightSpan's name and attributes as they are sent."""
+
+    name: str
+    attributes: dict[str, AttributeValue]
+    dropped: int
+    """Attributes the limits left out."""
+
+
+def prepare(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], None]) -> Prepared:
+    """Build ``span``'s name and attributes from its snapshot and fit them to ``limits``;
+    ``count`` adds what the limits did to ``stats()`` counters. Frees the snapshot."""
     found = span.attributes
     snapshot = span.snapshot
     name = span.name
@@ -30,6 +42,12 @@ def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], 
     if fitted.dropped or fitted.truncated:
         kind = found.get(keys.TCC_TYPE)
         report_limits(count, fitted, max_count, max_length, kind, provider=False)
+    return Prepared(name, fitted.attributes, fitted.dropped)
+
+
+def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
+    """``span`` encoded (export thread); ``count`` adds to ``stats()`` counters."""
+    name, found, dropped = prepare(span, limits, count)
     parent = span.parent
     code, message = span.status
     return _wire.span(
@@ -41,10 +59,10 @@ def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], 
         kind=span.kind,
         start_ns=span.start_ns,
         end_ns=span.end_ns,
-        attrs=fitted.attributes,
+        attrs=found,
         events=span.events or (),
         status_code=code,
         status_message=message,
         trace_state=_wire.trace_state_text(span.trace_state),
-        dropped_attributes=fitted.dropped,
+        dropped_attributes=dropped,
     )
