@@ -3,10 +3,12 @@
 Same workload for every contender (1 run + 3 steps + 2 tool calls per run, ~13.6 KB of content
 built once with a fixed seed), all pointed at one loopback sink (``benchmarks/sink.py``) running in
 its own process. Each contender runs in fresh subprocesses, one after another: one for the closed
-loop and the paced loop, one for the burst (so its peak RSS is the burst's alone).
+loop and the paced loop, one for the burst (so its peak RSS is the burst's alone) and one for the
+burst with new content strings every run (as real agents record them). The cost extra
+(``genai-prices``) is hidden in every child, so tcc_otel writes what the raw contender writes.
 
     python benchmarks/bench.py            # the full thing (what `make bench` runs)
-    python benchmarks/bench.py --quick    # a ~20 s smoke run
+    python benchmarks/bench.py --quick    # a ~15 s smoke run
     python benchmarks/bench.py --only tcc,raw-bsp --runs 500 --paced-runs 100 --burst 5000
 
 Prints a Markdown report and writes it to ``benchmarks/results.md``; see benchmarks/README.md
@@ -16,14 +18,18 @@ for what each column means.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import http.client
 import importlib
+import importlib.util
+import itertools
 import json
 import math
 import os
 import platform
 import random
+import re
 import resource
 import shlex
 import statistics
@@ -32,11 +38,12 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -188,6 +195,65 @@ def build_content(seed: int = SEED) -> Content:
     )
 
 
+# --- new content strings every run (the "new strings" burst) ------------------------------------
+
+TAG_WIDTH = 8  # digits of the run number written into every content string of a run
+_PLAIN_RUN = re.compile(r"[a-z .]+")
+
+
+def _split_for_tag(text: str) -> tuple[str, str]:
+    """``text`` cut around ``TAG_WIDTH`` characters at the start of its longest run of plain
+    words (inside a JSON string value for the JSON contents): ``head + tag + tail`` is a new
+    string of the same length, still valid JSON where ``text`` was."""
+    longest = max(_PLAIN_RUN.finditer(text), key=lambda match: match.end() - match.start())
+    if longest.end() - longest.start() < TAG_WIDTH:
+        raise ValueError(f"no room for a {TAG_WIDTH}-digit tag in {text[:40]!r}")
+    return text[: longest.start()], text[longest.start() + TAG_WIDTH :]
+
+
+class FreshContents:
+    """For run ``i``, a ``Content`` whose 14 content strings (prompts, responses, system prompt,
+    tool definitions, tool arguments and results) are new string objects with new text: the
+    fixed content with ``i`` written over ``TAG_WIDTH`` characters of each, same sizes. Session
+    id, agent, model names, token counts and costs stay as they are (they repeat in real use).
+
+    One join per string: ~14 allocations and ~13.6 KB copied per run, a few µs, the same for
+    every contender; the child times it alone and leaves it out of the runs' timings."""
+
+    def __init__(self, base: Content) -> None:
+        self.base = base
+        self._system = _split_for_tag(base.system_prompt)
+        self._user = _split_for_tag(base.user_prompt)
+        self._response = _split_for_tag(base.response)
+        self._tools = _split_for_tag(base.tool_definitions)
+        self._step_prompts = tuple(map(_split_for_tag, base.step_prompts))
+        self._step_responses = tuple(map(_split_for_tag, base.step_responses))
+        self._tool_args = tuple(map(_split_for_tag, base.tool_args))
+        self._tool_results = tuple(map(_split_for_tag, base.tool_results))
+
+    def build(self, i: int) -> Content:
+        tag = f"{i:0{TAG_WIDTH}d}"[-TAG_WIDTH:]
+        b = self.base
+        return Content(
+            session_id=b.session_id,
+            agent=b.agent,
+            system_prompt=tag.join(self._system),
+            user_prompt=tag.join(self._user),
+            response=tag.join(self._response),
+            step_prompts=tuple(tag.join(parts) for parts in self._step_prompts),
+            step_responses=tuple(tag.join(parts) for parts in self._step_responses),
+            tool_definitions=tag.join(self._tools),
+            tool_name=b.tool_name,
+            tool_args=tuple(tag.join(parts) for parts in self._tool_args),
+            tool_results=tuple(tag.join(parts) for parts in self._tool_results),
+            model_requested=b.model_requested,
+            model_used=b.model_used,
+            tokens=b.tokens,
+            costs=b.costs,
+            finish_reasons=b.finish_reasons,
+        )
+
+
 # --- the workload, written as a user of each API would ------------------------------------------
 
 
@@ -326,7 +392,7 @@ def run_raw(tracer: Tracer, c: Content) -> None:
 class Harness:
     """How the child drives one contender."""
 
-    run_once: Callable[[], None]
+    run: Callable[[Content], None]  # one run of the workload with these contents
     flush: Callable[[float], bool]
     shutdown: Callable[[], None]
     stats: Callable[[], dict[str, Any]]
@@ -337,7 +403,7 @@ def _no_stats() -> dict[str, Any]:
     return {}
 
 
-def make_harness(name: str, port: int, content: Content) -> Harness:
+def make_harness(name: str, port: int) -> Harness:
     base_url = f"http://127.0.0.1:{port}"
     if name == TCC:
         import tcc_otel as tcc
@@ -348,7 +414,7 @@ def make_harness(name: str, port: int, content: Content) -> Harness:
             tcc.shutdown(timeout=10.0)
 
         return Harness(
-            run_once=lambda: run_tcc_api(tcc, content),
+            run=functools.partial(run_tcc_api, tcc),
             flush=lambda timeout: tcc.flush(timeout=timeout),
             shutdown=tcc_shutdown,
             stats=tcc.stats,
@@ -370,7 +436,7 @@ def make_harness(name: str, port: int, content: Content) -> Harness:
             provider.add_span_processor(BatchSpanProcessor(exporter))  # default settings
         tracer = provider.get_tracer("bench.raw")
         return Harness(
-            run_once=lambda: run_raw(tracer, content),
+            run=functools.partial(run_raw, tracer),
             flush=lambda timeout: provider.force_flush(int(timeout * 1000)),
             shutdown=provider.shutdown,
             stats=_no_stats,
@@ -380,7 +446,7 @@ def make_harness(name: str, port: int, content: Content) -> Harness:
         # TCC_BASE_URL and TCC_API_KEY are set in this child's environment by the parent.
         cc = importlib.import_module("contextcompany")
         return Harness(
-            run_once=lambda: run_tcc_api(cc, content),
+            run=functools.partial(run_tcc_api, cc),
             flush=lambda timeout: True,  # every .end() already waited for its POST
             shutdown=lambda: None,
             stats=_no_stats,
@@ -451,18 +517,18 @@ def _maxrss_mb() -> float:
 def child_main(args: argparse.Namespace) -> dict[str, Any]:
     """Warm-up, closed loop (timed + CPU), paced loop; delivery read after shutdown."""
     content = build_content(args.seed)
-    h = make_harness(args.contender, args.port, content)
+    h = make_harness(args.contender, args.port)
+    run_once = functools.partial(h.run, content)
     before = settled_counts(args.port)
 
     for _ in range(args.warmup):
-        h.run_once()
+        run_once()
     h.flush(FLUSH_TIMEOUT)
     warm = settled_counts(args.port)
     gc.collect()  # every contender starts its timed loop with the warm-up's garbage gone
 
     samples: list[int] = []
     clock = time.perf_counter_ns
-    run_once = h.run_once
     cpu0, thread0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
     for _ in range(args.runs):
         start = clock()
@@ -535,31 +601,65 @@ def child_main(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+BUILD_SAMPLE = 1000  # contents built alone, timed, before a new-strings burst
+
+
 def child_burst(args: argparse.Namespace) -> dict[str, Any]:
-    """``--burst`` runs as fast as the caller goes, then flush; delivery and peak RSS."""
+    """``--burst`` runs back to back, then flush; caller time, flush time, delivery, peak RSS.
+
+    Phase ``burst`` reuses the fixed contents every run; phase ``fresh`` gives each run new
+    content strings (``FreshContents``), built between runs and left out of the runs' timings.
+    The burst's time is its wall time less, for ``fresh``, the building's cost timed alone
+    beforehand (``BUILD_SAMPLE`` builds): the caller's waits for the GIL between runs stay in."""
+    fresh = args.child == "fresh"
     content = build_content(args.seed)
-    h = make_harness(args.contender, args.port, content)
-    h.run_once()  # imports and first-call work happen before the baseline
+    h = make_harness(args.contender, args.port)
+    run = h.run
+    run(content)  # imports and first-call work happen before the baseline
     h.flush(FLUSH_TIMEOUT)
+    build_us = None
+    contents: Iterable[Content] = itertools.repeat(content, args.burst)
+    if fresh:
+        maker = FreshContents(content)
+        started = time.perf_counter()
+        for i in range(BUILD_SAMPLE):
+            maker.build(i)
+        build_us = (time.perf_counter() - started) / BUILD_SAMPLE * 1e6
+        contents = map(maker.build, range(1, args.burst + 1))
     gc.collect()
     rss_before = _maxrss_mb()
     before = settled_counts(args.port)
-    run_once = h.run_once
+    samples: list[int] = []
+    clock = time.perf_counter_ns
     wall0 = time.perf_counter()
-    for _ in range(args.burst):
-        run_once()
+    for c in contents:
+        start = clock()
+        run(c)
+        samples.append(clock() - start)
     wall1 = time.perf_counter()
     flushed = h.flush(FLUSH_TIMEOUT)
     wall2 = time.perf_counter()
     stats = h.stats()
     h.shutdown()
     after = settled_counts(args.port)
+    wall_s = wall1 - wall0
+    burst_s = wall_s - (build_us or 0.0) * args.burst / 1e6
+    flush_s = wall2 - wall1
     return {
         "contender": args.contender,
+        "content_bytes_per_run": content.bytes_per_run(),
+        "fresh": fresh,
         "burst": args.burst,
-        "burst_s": wall1 - wall0,
-        "burst_runs_per_s": args.burst / (wall1 - wall0),
-        "flush_s": wall2 - wall1,
+        "burst_s": burst_s,
+        "burst_wall_s": wall_s,
+        "runs_s": sum(samples) / 1e9,
+        "build_us_per_run": build_us,
+        "gap_us_per_run": (wall_s - sum(samples) / 1e9) / args.burst * 1e6,
+        "burst_runs_per_s": args.burst / burst_s,
+        "burst_median_us": _us(statistics.median(samples)),
+        "burst_p99_us": _us(_p99(samples)),
+        "flush_s": flush_s,
+        "sustained_runs_per_s": args.burst / (burst_s + flush_s),
         "flushed": flushed,
         "produced": args.burst * SPANS_PER_RUN,
         "delivered": items_at(after, h.path) - items_at(before, h.path),
@@ -590,6 +690,12 @@ def child_verify(args: argparse.Namespace) -> dict[str, Any]:
     import tcc_otel as tcc
 
     content = build_content(args.seed)
+    try:  # a private module: only to state in the report whether cost estimates were on
+        cost_extra_active: bool | None = bool(
+            importlib.import_module("tcc_otel._schema._cost").available()
+        )
+    except (ImportError, AttributeError):
+        cost_extra_active = None
     recorded: dict[str, list[ReadableSpan]] = {}
     for name in (TCC, RAW_BSP):
         exporter = InMemorySpanExporter()
@@ -630,6 +736,7 @@ def child_verify(args: argparse.Namespace) -> dict[str, Any]:
     json_keys = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions")
     return {
         "contender": "verify",
+        "cost_extra_active": cost_extra_active,
         "match": not diffs,
         "diffs": diffs[:12],
         "diff_count": len(diffs),
@@ -653,6 +760,7 @@ class Plan:
     runs: int
     paced_runs: int
     burst: int
+    fresh: int  # runs of the new-strings burst; 0: not run
 
 
 def _child_env(name: str, port: int) -> dict[str, str]:
@@ -743,6 +851,46 @@ def stop_sink(sink: subprocess.Popen[str]) -> None:
         sink.wait()
 
 
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except (OSError, IndexError):
+        return "unknown"
+
+
+def _tcc_source() -> str:
+    """Where the children import tcc_otel from, and its git state when it is in a checkout."""
+    spec = importlib.util.find_spec("tcc_otel")
+    if spec is None or spec.origin is None:
+        return "not installed"
+    package = Path(spec.origin).parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(package), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(package), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return f"`{package}` (not a git checkout)"
+    state = f"{len(changed)} files changed since" if changed else "as committed at"
+    return f"`{package}`, {state} {head}"
+
+
+def hide_cost_extra() -> None:
+    """Make ``import genai_prices`` fail in this process, as if the ``tcc-otel[cost]`` extra
+    were not installed: tcc_otel then writes no ``tcc.run.total_tokens``/``tcc.run.total_cost``
+    (the raw contender writes neither) and spends no time estimating costs. Call it before
+    ``tcc_otel`` is imported: ``tcc_otel._schema._cost`` looks for the extra at import."""
+    cast("dict[str, Any]", sys.modules)["genai_prices"] = None
+
+
 def _version(dist: str) -> str:
     try:
         return metadata.version(dist)
@@ -790,114 +938,263 @@ def _verdict(ratio: float | None, target: float, at_most: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
-def render(
-    plans: list[Plan],
-    main_results: dict[str, dict[str, Any]],
-    burst_results: dict[str, dict[str, Any]],
-    verify: dict[str, Any] | None,
-    header: list[str],
-) -> str:
-    out = list(header)
-    out += [
-        "",
-        "| contender | runs: closed / paced / burst | median µs/run | p99 µs/run "
-        "| paced median | paced p99 | delivered % | burst delivered % | burst peak RSS MB "
-        "| export CPU µs/span |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+def _ok(result: dict[str, Any]) -> bool:
+    return bool(result) and "error" not in result
+
+
+def _all_delivered(result: dict[str, Any]) -> bool:
+    return _ok(result) and result["delivered"] == result["produced"]
+
+
+def _main_table(plans: list[Plan], main_results: dict[str, dict[str, Any]]) -> list[str]:
+    out = [
+        "| contender | runs: closed / paced | median µs/run | p99 µs/run | paced median "
+        "| paced p99 | delivered % | export CPU µs/span |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    errors: list[str] = []
     for plan in plans:
         name = plan.contender
-        m, b = main_results.get(name, {}), burst_results.get(name, {})
-        for result in (m, b):
-            if "error" in result:
-                errors.append(
-                    f"- {name}: {result['error']}\n\n```\n{result.get('stderr', '')}\n```"
-                )
-        counts = f"{plan.runs:,} / {plan.paced_runs:,} / {plan.burst:,}"
-        if "error" in m or not m:
-            cells = ["failed"] * 5
+        m = main_results.get(name, {})
+        counts = f"{plan.runs:,} / {plan.paced_runs:,}"
+        if not _ok(m):
+            cells = ["failed"] * 6
         else:
-            exports = bool(m["exports"])
             cells = [
                 _fmt(m["median_us"]),
                 _fmt(m["p99_us"]),
                 _fmt(m["paced_median_us"]),
                 _fmt(m["paced_p99_us"]),
-                _pct(m["delivered"], m["produced"]) if exports else "n/a (no export)",
+                _pct(m["delivered"], m["produced"]) if m["exports"] else "n/a (no export)",
             ]
-        if "error" in b or not b:
-            cells += ["failed", "failed"]
-        else:
-            exports = bool(b["exports"])
-            cells += [
-                _pct(b["delivered"], b["produced"]) if exports else "n/a (no export)",
-                _fmt(b["peak_rss_mb"]),
-            ]
-        if "error" in m or not m:
-            cells.append("failed")
-        elif name == CC:
-            cells.append("n/a (inline)")
-        elif name == RAW_NOPROC:
-            cells.append(f"{_fmt(m['export_cpu_us_per_span'], 1)} (no export)")
-        else:
-            cells.append(_fmt(m["export_cpu_us_per_span"], 1))
+            if name == CC:
+                cells.append("n/a (inline)")
+            elif name == RAW_NOPROC:
+                cells.append(f"{_fmt(m['export_cpu_us_per_span'], 1)} (no export)")
+            else:
+                cells.append(_fmt(m["export_cpu_us_per_span"], 1))
         out.append(f"| {LABELS[name]} | {counts} | " + " | ".join(cells) + " |")
+    return out
 
-    def get(name: str, key: str) -> float | None:
-        value = main_results.get(name, {}).get(key)
+
+def _burst_table(
+    plans: list[Plan],
+    burst_results: dict[str, dict[str, Any]],
+    fresh_results: dict[str, dict[str, Any]],
+) -> list[str]:
+    out = [
+        "| contender | content strings | runs | burst runs/s | caller median µs/run "
+        "| caller p99 µs/run | flush s | sustained runs/s (burst + flush) | delivered % "
+        "| peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for plan in plans:
+        name = plan.contender
+        rows = [("same every run", plan.burst, burst_results.get(name, {}))]
+        if plan.fresh:
+            rows.append(("new every run", plan.fresh, fresh_results.get(name, {})))
+        for strings, runs, b in rows:
+            if not _ok(b):
+                cells = ["failed"] * 7
+            else:
+                exports = bool(b["exports"])
+                cells = [
+                    _fmt(b["burst_runs_per_s"]),
+                    _fmt(b["burst_median_us"]),
+                    _fmt(b["burst_p99_us"]),
+                    _fmt(b["flush_s"], 2),
+                    _fmt(b["sustained_runs_per_s"]) if exports else "n/a (no export)",
+                    _pct(b["delivered"], b["produced"]) if exports else "n/a (no export)",
+                    f"{b['rss_before_mb']:.0f} -> {b['peak_rss_mb']:.0f}",
+                ]
+            out.append(f"| {LABELS[name]} | {strings} | {runs:,} | " + " | ".join(cells) + " |")
+    return out
+
+
+def _targets(
+    main_results: dict[str, dict[str, Any]],
+    burst_results: dict[str, dict[str, Any]],
+    fresh_results: dict[str, dict[str, Any]],
+) -> list[str]:
+    """The figures issue 10 sets targets on (and issue 4's that still say something)."""
+
+    def get(results: dict[str, dict[str, Any]], name: str, key: str) -> float | None:
+        result = results.get(name, {})
+        value = result.get(key) if _ok(result) else None
         return None if value is None else float(value)
 
-    ratios = [
-        (
-            "tcc_otel median / raw+BSP median",
-            _ratio(get(TCC, "median_us"), get(RAW_BSP, "median_us")),
-            "≤ 1.2x",
-            _verdict(_ratio(get(TCC, "median_us"), get(RAW_BSP, "median_us")), 1.2, True),
-        ),
-        (
-            "tcc_otel median / raw no-processor median",
-            _ratio(get(TCC, "median_us"), get(RAW_NOPROC, "median_us")),
-            "aim < 1x",
-            _verdict(_ratio(get(TCC, "median_us"), get(RAW_NOPROC, "median_us")), 1.0, True),
-        ),
-        (
-            "tcc_otel p99 / raw+BSP p99",
-            _ratio(get(TCC, "p99_us"), get(RAW_BSP, "p99_us")),
-            "≤ 1x",
-            _verdict(_ratio(get(TCC, "p99_us"), get(RAW_BSP, "p99_us")), 1.0, True),
-        ),
-        (
-            "tcc_otel paced p99 / raw+BSP paced p99",
-            _ratio(get(TCC, "paced_p99_us"), get(RAW_BSP, "paced_p99_us")),
-            "≤ 1x",
-            _verdict(_ratio(get(TCC, "paced_p99_us"), get(RAW_BSP, "paced_p99_us")), 1.0, True),
-        ),
-        (
-            "contextcompany median / tcc_otel median",
-            _ratio(get(CC, "median_us"), get(TCC, "median_us")),
-            "≥ 40x",
-            _verdict(_ratio(get(CC, "median_us"), get(TCC, "median_us")), 40.0, False),
-        ),
-    ]
-    out += ["", "### Ratios", "", "| ratio | value | target | verdict |", "|---|---:|---|---|"]
-    for label, value, target, verdict in ratios:
-        out.append(f"| {label} | {_fmt(value, 2)}x | {target} | {verdict} |")
+    rows: list[tuple[str, str, str, str]] = []
 
-    tcc_main, tcc_burst = main_results.get(TCC, {}), burst_results.get(TCC, {})
-    if tcc_main and "error" not in tcc_main and tcc_burst and "error" not in tcc_burst:
-        all_delivered = (
-            tcc_main["delivered"] == tcc_main["produced"]
-            and tcc_burst["delivered"] == tcc_burst["produced"]
+    def ratio_row(
+        label: str, a: float | None, b: float | None, target: float, at_most: bool, note: str
+    ) -> None:
+        value = _ratio(a, b)
+        shown = "n/a" if value is None else f"{value:.2f}x ({_fmt(a)} / {_fmt(b)})"
+        sign = "≤" if at_most else "≥"
+        rows.append((label, shown, f"{sign} {target:g}x {note}", _verdict(value, target, at_most)))
+
+    ratio_row(
+        "caller median µs/run, closed loop: tcc_otel / B0 (raw, no processor)",
+        get(main_results, TCC, "median_us"),
+        get(main_results, RAW_NOPROC, "median_us"),
+        0.3,
+        True,
+        "(issue 10)",
+    )
+    ratio_row(
+        "caller p99 µs/run, closed loop: tcc_otel / B (raw + BSP)",
+        get(main_results, TCC, "p99_us"),
+        get(main_results, RAW_BSP, "p99_us"),
+        1.0,
+        True,
+        "(issue 10)",
+    )
+    ratio_row(
+        "caller p99 µs/run, paced: tcc_otel / B",
+        get(main_results, TCC, "paced_p99_us"),
+        get(main_results, RAW_BSP, "paced_p99_us"),
+        1.0,
+        True,
+        "(issue 4)",
+    )
+    ratio_row(
+        "caller median µs/run, closed loop: tcc_otel / B",
+        get(main_results, TCC, "median_us"),
+        get(main_results, RAW_BSP, "median_us"),
+        1.2,
+        True,
+        "(issue 4)",
+    )
+    cpu = get(main_results, TCC, "export_cpu_us_per_span")
+    rows.append(
+        (
+            "export CPU per delivered span, tcc_otel (gzip included)",
+            "n/a" if cpu is None else f"{cpu:.1f} µs",
+            "≤ 50 µs (issue 10)",
+            "n/a" if cpu is None else ("meets target" if cpu <= 50 else "MISSES target"),
         )
-        out += [
-            "",
-            f"- tcc_otel 100% delivered (closed + paced, and burst): "
-            f"{'yes' if all_delivered else 'NO'}",
-            f"- tcc_otel burst peak RSS ≤ 200 MB: "
-            f"{'yes' if tcc_burst['peak_rss_mb'] <= 200 else 'NO'} "
-            f"({tcc_burst['peak_rss_mb']:.0f} MB)",
-        ]
+    )
+    for strings, results in (("same strings", burst_results), ("new strings", fresh_results)):
+        tcc = results.get(TCC, {})
+        if not _ok(tcc):
+            continue
+        label = (
+            f"sustained runs/s, 100% delivered, burst with {strings} every run: tcc_otel "
+            f"runs / (burst + flush) / B0's burst runs/s"
+        )
+        ratio_row(
+            label,
+            get(results, TCC, "sustained_runs_per_s"),
+            get(results, RAW_NOPROC, "burst_runs_per_s"),
+            1.2,
+            False,
+            "(issue 10)",
+        )
+        if not _all_delivered(tcc):
+            label, shown, target, _ = rows[-1]
+            share = _pct(tcc["delivered"], tcc["produced"])
+            rows[-1] = (label, shown, target, f"MISSES target (only {share}% delivered)")
+    fresh = fresh_results.get(TCC, {})
+    if _ok(fresh):
+        rows.append(
+            (
+                f"burst of {fresh['burst']:,} runs with new strings every run: tcc_otel "
+                f"delivered %",
+                _pct(fresh["delivered"], fresh["produced"]),
+                "100 (issue 10)",
+                "meets target" if _all_delivered(fresh) else "MISSES target",
+            )
+        )
+        rows.append(
+            (
+                f"burst of {fresh['burst']:,} runs with new strings every run: tcc_otel peak RSS",
+                f"{fresh['peak_rss_mb']:.0f} MB",
+                "≤ 150 MB (issue 10, for 20,000 runs)",
+                "meets target" if fresh["peak_rss_mb"] <= 150 else "MISSES target",
+            )
+        )
+    tcc_main, tcc_burst = main_results.get(TCC, {}), burst_results.get(TCC, {})
+    if _ok(tcc_main) and _ok(tcc_burst):
+        rows.append(
+            (
+                "tcc_otel delivered %: closed + paced; burst with the same strings",
+                f"{_pct(tcc_main['delivered'], tcc_main['produced'])}; "
+                f"{_pct(tcc_burst['delivered'], tcc_burst['produced'])}",
+                "100 (issue 4)",
+                "meets target"
+                if _all_delivered(tcc_main) and _all_delivered(tcc_burst)
+                else "MISSES target",
+            )
+        )
+        rows.append(
+            (
+                "burst with the same strings every run: tcc_otel peak RSS",
+                f"{tcc_burst['peak_rss_mb']:.0f} MB",
+                "≤ 200 MB (issue 4)",
+                "meets target" if tcc_burst["peak_rss_mb"] <= 200 else "MISSES target",
+            )
+        )
+    ratio_row(
+        "caller median µs/run: contextcompany / tcc_otel",
+        get(main_results, CC, "median_us"),
+        get(main_results, TCC, "median_us"),
+        40.0,
+        False,
+        "(issues 4, 10)",
+    )
+    out = ["| figure | value | target | verdict |", "|---|---:|---|---|"]
+    out += [
+        f"| {label} | {value} | {target} | {verdict} |" for label, value, target, verdict in rows
+    ]
+    return out
+
+
+def _burst_detail(label: str, b: dict[str, Any]) -> str:
+    text = (
+        f"{label} {b['burst_runs_per_s']:,.0f} runs/s ({b['burst_wall_s']:.2f} s wall, "
+        f"{b['runs_s']:.2f} s inside the timed runs), flush {b['flush_s']:.1f} s (complete: "
+        f"{b['flushed']}), peak RSS {b['rss_before_mb']:.0f} MB before it -> "
+        f"{b['peak_rss_mb']:.0f} MB"
+    )
+    if b.get("build_us_per_run") is not None:
+        text += (
+            f", building a run's new strings {b['build_us_per_run']:.1f} µs timed alone "
+            f"(burst time less that: {b['burst_s']:.2f} s; mean gap between the timed runs "
+            f"{b['gap_us_per_run']:.1f} µs, GIL waits included)"
+        )
+    if b["exports"]:
+        text += (
+            f", {b['delivered']:,}/{b['produced']:,} spans delivered in {b['requests']:,} requests"
+        )
+    return text
+
+
+def render(
+    plans: list[Plan],
+    main_results: dict[str, dict[str, Any]],
+    burst_results: dict[str, dict[str, Any]],
+    fresh_results: dict[str, dict[str, Any]],
+    verify: dict[str, Any] | None,
+    header: list[str],
+) -> str:
+    out = list(header)
+    out += ["", "### Caller and export: closed and paced loops", ""]
+    out += _main_table(plans, main_results)
+    out += ["", "### Bursts: runs back to back, then flush", ""]
+    out += _burst_table(plans, burst_results, fresh_results)
+    out += ["", "### Targets", ""]
+    out += _targets(main_results, burst_results, fresh_results)
+
+    errors: list[str] = []
+    for phase, results in (
+        ("main", main_results),
+        ("burst", burst_results),
+        ("new-strings burst", fresh_results),
+    ):
+        for name, result in results.items():
+            if "error" in result:
+                errors.append(
+                    f"- {name} ({phase}): {result['error']}\n\n```\n{result.get('stderr', '')}\n```"
+                )
 
     out += ["", "### Details", ""]
     if verify is not None:
@@ -905,20 +1202,24 @@ def render(
             out.append(f"- schema check: could not run ({verify['error']})")
         else:
             per_run = verify["attributes_per_run"]
+            cost_on = verify.get("cost_extra_active")
+            cost = "unknown" if cost_on is None else ("yes" if cost_on else "no")
             out.append(
                 f"- schema check (one run of each into memory): raw contender writes the same "
                 f"span names, kinds and attributes as tcc_otel: "
                 f"{'yes' if verify['match'] else 'NO, ' + str(verify['diff_count']) + ' diffs'}"
                 f"; attributes per run: tcc_otel {per_run.get(TCC)}, raw {per_run.get(RAW_BSP)}; "
-                f"JSON encodes per run: {verify['json_encodes_per_run']}"
+                f"JSON encodes per run: {verify['json_encodes_per_run']}; cost estimates "
+                f"(tcc-otel[cost]) active in tcc_otel: {cost}"
             )
             for diff in verify["diffs"]:
                 out.append(f"  - {diff}")
     for plan in plans:
         name = plan.contender
         m, b = main_results.get(name, {}), burst_results.get(name, {})
+        f = fresh_results.get(name, {})
         parts = []
-        if m and "error" not in m:
+        if _ok(m):
             text = (
                 f"closed loop {m['runs_per_s']:,.0f} runs/s after {m['warmup']} warm-up runs, "
                 f"max {m['max_us']:,.0f} µs, flush after it {m['closed_flush_s']:.2f} s; "
@@ -939,26 +1240,18 @@ def render(
                     f"{m['requests']:,} requests"
                 )
             parts.append(text)
-        if b and "error" not in b:
-            text = (
-                f"burst {b['burst_runs_per_s']:,.0f} runs/s ({b['burst_s']:.1f} s), flush "
-                f"{b['flush_s']:.1f} s (complete: {b['flushed']}), peak RSS "
-                f"{b['rss_before_mb']:.0f} MB before it -> {b['peak_rss_mb']:.0f} MB"
-            )
-            if b["exports"]:
-                text += (
-                    f", {b['delivered']:,}/{b['produced']:,} spans delivered in "
-                    f"{b['requests']:,} requests"
-                )
-            parts.append(text)
-        for phase, result in (("closed+paced", m), ("burst", b)):
+        if _ok(b):
+            parts.append(_burst_detail("burst (same strings)", b))
+        if _ok(f):
+            parts.append(_burst_detail("burst (new strings)", f))
+        for phase, result in (("closed+paced", m), ("burst", b), ("new-strings burst", f)):
             if result.get("stats"):
                 parts.append(f"{phase} stats: `{json.dumps(result['stats'], sort_keys=True)}`")
             if result.get("stderr_lines"):
                 sample = "; ".join(result.get("stderr_sample", []))
-                parts.append(f"{result['stderr_lines']} stderr lines, e.g. `{sample}`")
+                parts.append(f"{phase}: {result['stderr_lines']} stderr lines, e.g. `{sample}`")
             if result.get("sink_errors"):
-                parts.append(f"sink rejected {result['sink_errors']} requests")
+                parts.append(f"{phase}: sink rejected {result['sink_errors']} requests")
         if parts:
             out.append(f"- **{name}**: " + "; ".join(parts))
     if errors:
@@ -976,6 +1269,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0, help="paced runs/s (default 50)")
     parser.add_argument("--burst", type=int, help="burst runs (default 20000; quick 1000)")
     parser.add_argument(
+        "--fresh-burst",
+        type=int,
+        help="runs of the burst with new content strings every run (default: --burst; 0: skip)"
+        "; not run for contextcompany",
+    )
+    parser.add_argument(
+        "--cost-extra",
+        action="store_true",
+        help="leave the cost extra (genai-prices) importable in the children; by default it is "
+        "hidden so tcc_otel writes no cost attributes, like the raw contender",
+    )
+    parser.add_argument(
         "--cc-runs", type=int, help="cap on contextcompany's closed loop (default 500; quick 50)"
     )
     parser.add_argument(
@@ -984,11 +1289,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", default=",".join(CONTENDERS), help=f"comma list of {', '.join(CONTENDERS)}"
     )
-    parser.add_argument("--quick", action="store_true", help="a ~20 s smoke run")
+    parser.add_argument("--quick", action="store_true", help="a ~15 s smoke run")
     parser.add_argument("--output", default=str(HERE / "results.md"), help="report file")
     parser.add_argument("--seed", type=int, default=SEED, help=argparse.SUPPRESS)
     # internal: what the parent passes to each child
-    parser.add_argument("--child", choices=("main", "burst", "verify"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--child", choices=("main", "burst", "fresh", "verify"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--contender", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1004,6 +1311,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.fresh_burst is None:
+        args.fresh_burst = args.burst
     return args
 
 
@@ -1027,17 +1336,27 @@ def make_plans(args: argparse.Namespace) -> list[Plan]:
                     min(args.runs, args.cc_runs),
                     args.paced_runs,
                     min(args.burst, args.cc_burst),
+                    0,  # its memory does not grow with waiting spans: it sends on the caller
                 )
             )
         else:
-            plans.append(Plan(name, args.warmup, args.runs, args.paced_runs, args.burst))
+            plans.append(
+                Plan(name, args.warmup, args.runs, args.paced_runs, args.burst, args.fresh_burst)
+            )
     return plans
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
-        phases = {"main": child_main, "burst": child_burst, "verify": child_verify}
+        if not args.cost_extra:
+            hide_cost_extra()
+        phases = {
+            "main": child_main,
+            "burst": child_burst,
+            "fresh": child_burst,
+            "verify": child_verify,
+        }
         result = phases[args.child](args)
         print("RESULT " + json.dumps(result), flush=True)
         return 0
@@ -1048,13 +1367,16 @@ def main(argv: list[str] | None = None) -> int:
     timeout = 180.0 if args.quick else CHILD_TIMEOUT
     main_results: dict[str, dict[str, Any]] = {}
     burst_results: dict[str, dict[str, Any]] = {}
+    fresh_results: dict[str, dict[str, Any]] = {}
     verify: dict[str, Any] | None = None
+    common = ["--cost-extra"] if args.cost_extra else []
+    load_before = _loadavg()
     sink, port = start_sink()
     try:
         names = {plan.contender for plan in plans}
         if TCC in names and (RAW_BSP in names or RAW_NOPROC in names):
             print("schema check: tcc_otel vs raw attributes ...", file=sys.stderr, flush=True)
-            verify = run_child("verify", "verify", port, [], args.seed, timeout)
+            verify = run_child("verify", "verify", port, common, args.seed, timeout)
         for plan in plans:
             print(
                 f"{plan.contender}: closed {plan.runs} (+{plan.warmup} warm-up), "
@@ -1067,6 +1389,7 @@ def main(argv: list[str] | None = None) -> int:
                 "main",
                 port,
                 [
+                    *common,
                     f"--runs={plan.runs}",
                     f"--warmup={plan.warmup}",
                     f"--paced-runs={plan.paced_runs}",
@@ -1077,18 +1400,47 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"{plan.contender}: burst {plan.burst} ...", file=sys.stderr, flush=True)
             burst_results[plan.contender] = run_child(
-                plan.contender, "burst", port, [f"--burst={plan.burst}"], args.seed, timeout
+                plan.contender,
+                "burst",
+                port,
+                [*common, f"--burst={plan.burst}"],
+                args.seed,
+                timeout,
             )
+            if plan.fresh:
+                print(
+                    f"{plan.contender}: burst {plan.fresh}, new strings every run ...",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                fresh_results[plan.contender] = run_child(
+                    plan.contender,
+                    "fresh",
+                    port,
+                    [*common, f"--burst={plan.fresh}"],
+                    args.seed,
+                    timeout,
+                )
         sink_total = sink_counts(port)
     finally:
         stop_sink(sink)
 
-    for result in (*main_results.values(), *burst_results.values()):
+    results = (*main_results.values(), *burst_results.values(), *fresh_results.values())
+    for result in results:
         got = result.get("content_bytes_per_run")
         if got is not None and got != content.bytes_per_run():
             raise RuntimeError("a child built different content: check the seed")
 
     command = shlex.join([Path(sys.executable).name, *sys.argv])
+    if args.cost_extra:
+        cost_note = "left importable in every child (--cost-extra)"
+    else:
+        cost_note = (
+            "hidden in every child (`sys.modules['genai_prices'] = None` before any import), "
+            "so tcc_otel writes no `tcc.run.total_tokens`/`tcc.run.total_cost`, as the raw "
+            "contender, and spends no time estimating costs"
+        )
+    installed = importlib.util.find_spec("genai_prices") is not None
     header = [
         "# tcc_otel benchmark results",
         "",
@@ -1101,16 +1453,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{_version('opentelemetry-proto')}, protobuf {_version('protobuf')}, "
         f"contextcompany {_version('contextcompany')}",
         f"- command: `{command}` (took {time.perf_counter() - started:.0f} s)",
+        f"- load average (1 min, from /proc/loadavg) at the start {load_before}, at the end "
+        f"{_loadavg()}: other processes share the {os.cpu_count()} CPUs",
+        f"- tcc_otel measured: {_tcc_source()}",
+        f"- cost extra (genai-prices, {'installed' if installed else 'not installed'} in "
+        f"this venv): {cost_note}",
         f"- workload per run: 1 run + 3 steps + 2 tool calls = {SPANS_PER_RUN} spans, "
         f"{content.bytes_per_run():,} bytes of content; paced at {args.rate:g} runs/s; "
         f"loopback sink in its own process (received in total: "
         f"`{json.dumps(sink_total['paths'], sort_keys=True)}`)",
     ]
-    report = render(plans, main_results, burst_results, verify, header)
+    report = render(plans, main_results, burst_results, fresh_results, verify, header)
     print(report)
     Path(args.output).write_text(report, encoding="utf-8")
     print(f"(written to {args.output})", file=sys.stderr)
-    failed = any("error" in r for r in (*main_results.values(), *burst_results.values()))
+    failed = any("error" in r for r in results)
     return 1 if failed else 0
 
 
