@@ -170,7 +170,7 @@ def configure(
             records them (into ``tracer_provider`` if given).
         max_queue_spans: ``TCC_MAX_QUEUE_SPANS``; spans waiting to be sent before new ones are
             dropped (counted in ``stats()``; default 200,000).
-        max_queue_bytes: ``TCC_MAX_QUEUE_BYTES``; compressed bytes waiting to be sent before
+        max_queue_bytes: ``TCC_MAX_QUEUE_BYTES``; encoded bytes waiting to be sent before
             the oldest batches are dropped (default 64 MiB).
         spool_dir: ``TCC_SPOOL_DIR``; keep batches on disk until delivered, so a crash or an
             exit with the endpoint down loses nothing: the next process sends them.

@@ -216,7 +216,7 @@ class TestBurst:
 
 
 class TestBacklogBytes:
-    """``max_queue_bytes`` bounds the compressed batches waiting while the endpoint is down."""
+    """``max_queue_bytes`` bounds the encoded batches waiting while the endpoint is down."""
 
     def test_tiny_bound_endpoint_down(
         self,

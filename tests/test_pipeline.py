@@ -27,12 +27,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
-from tcc_otel._export._batch import Batch
 from tcc_otel._export._batcher import Limits
 from tcc_otel._export._exporter import OtlpHttpExporter
 from tcc_otel._export._pipeline import ExportPipeline
 from tcc_otel._export._stats import Stats
-from tcc_otel._export._wire import origin, sdk_origin, sdk_span
+from tcc_otel._export._wire import origin, sdk_span
 
 KEY = "test-key-123"
 NEVER = 3600.0
@@ -130,14 +129,6 @@ def names(server: FaultServer) -> list[tuple[str, ...]]:
 def encoded_size(*spans: ReadableSpan) -> int:
     """Encoded bytes of ``spans``, as the pipeline counts them against ``batch_bytes``."""
     return sum(len(sdk_span(span)) for span in spans)
-
-
-def compressed_size(*spans: ReadableSpan) -> int:
-    """Bytes of the gzipped request body holding ``spans``, as the backlog bound counts them."""
-    batch = Batch()
-    for span in spans:
-        batch.add(sdk_origin(span), sdk_span(span))
-    return len(batch.compressed())
 
 
 class TestRunBatches:
@@ -255,7 +246,7 @@ class TestTimers:
 
 
 class TestBacklogBytes:
-    """The compressed backlog waiting for the sender is bounded; the oldest batches give way."""
+    """The encoded backlog waiting for the sender is bounded; the oldest batches give way."""
 
     def test_oldest_batches_dropped(
         self, rigs: list[Rig], caplog: pytest.LogCaptureFixture
@@ -265,7 +256,7 @@ class TestBacklogBytes:
         answer = threading.Event()
         runs = [f"run-{i}" for i in range(9)]
         spans = {run: [make_span("step", run), make_span("agent", run, "run")] for run in runs}
-        one_run = max(compressed_size(*pair) for pair in spans.values())
+        one_run = max(encoded_size(*pair) for pair in spans.values())
         bound = 2 * one_run + one_run // 2  # room for two batches, never three
         limits = Limits(
             batch_bytes=max(encoded_size(*pair) for pair in spans.values()),  # a batch per run

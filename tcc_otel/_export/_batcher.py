@@ -35,7 +35,6 @@ class Limits:
         "max_spans",
         "pressure_above",
         "pressure_wait",
-        "yield_below",
     )
 
     def __init__(
@@ -47,18 +46,16 @@ class Limits:
         grace: float = 0.5,
         batch_delay: float = 1.0,
         max_hold: float = 10.0,
-        yield_below: int = 20_000,
         pressure_above: int = 10_000,
         pressure_wait: float = 0.05,
         checkpoint: float = 0.5,
     ) -> None:
         self.max_spans = max_spans  # spans accepted and not yet delivered (or dropped)
-        self.max_queue_bytes = max_queue_bytes  # compressed batches waiting to be sent
+        self.max_queue_bytes = max_queue_bytes  # encoded bytes of batches waiting to be sent
         self.batch_bytes = batch_bytes  # encoded bytes per request, before compression
         self.grace = grace  # how long children that end after their run may wait
         self.batch_delay = batch_delay  # how long spans with no run here may wait
         self.max_hold = max_hold  # how long children of a still-open run may wait
-        self.yield_below = yield_below  # backlog under which the batcher yields the GIL
         # Overload only: past this many spans not yet encoded, a caller handing one over waits
         # (at most pressure_wait seconds) for the batcher to get halfway back: memory stays
         # bounded, and nothing is dropped for a burst the export can absorb.

@@ -33,7 +33,7 @@ def prepare(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], Non
     snapshot = span.snapshot
     name = span.name
     if snapshot is not None:
-        found = {**found, **attributes(snapshot)}
+        found = attributes(snapshot, found)
         name = span_name(snapshot.kind, snapshot.fields)
         span.snapshot = None  # the fields are not needed any more: free them with the bytes
     max_count = limits.max_span_attributes

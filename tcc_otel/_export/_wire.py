@@ -87,7 +87,7 @@ def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
     The hot path of export: string values (most of them, and the large ones) are written as
     pieces joined once, so a long prompt is copied once, not at every nesting level; short
     ones (types, operation names, models, finish reasons) repeat from span to span, so their
-    whole field is cached.
+    whole field is cached; integers (token counts) are written inline.
     """
     if not items:
         return b""
@@ -95,7 +95,8 @@ def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
     append = parts.append
     keys, cache, table = _keys, _short_fields, _VARINT
     for key, value in items.items():
-        if type(value) is str:
+        kind = type(value)
+        if kind is str:
             short = len(value) <= _SHORT
             if short:
                 hit = cache.get((tag, key, value))
@@ -105,8 +106,12 @@ def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
             encoded_key = keys.get(key) or _encoded_key(key)
             text = value.encode("utf-8")
             n = len(text)
-            text_len = table[n] if n < 0x4000 else varint(n)
-            any_len = 1 + len(text_len) + n  # AnyValue{string_value}
+            if n < 0x4000:
+                text_len = table[n]
+                any_len = n + (2 if n < 0x80 else 3)  # AnyValue{string_value}: tag, length
+            else:
+                text_len = varint(n)
+                any_len = n + 1 + len(text_len)
             any_len_b = table[any_len] if any_len < 0x4000 else varint(any_len)
             kv_len = len(encoded_key) + 1 + len(any_len_b) + any_len
             kv_len_b = table[kv_len] if kv_len < 0x4000 else varint(kv_len)
@@ -117,6 +122,13 @@ def attributes(tag: bytes, items: Mapping[str, Any] | None) -> bytes:
             else:
                 append(head)
                 append(text)
+        elif kind is int and 0 <= value < 0x4000:  # token counts, mostly
+            encoded_key = keys.get(key) or _encoded_key(key)
+            number = table[value]
+            any_len = 1 + len(number)  # AnyValue{int_value}
+            kv_len = len(encoded_key) + 2 + any_len
+            kv_len_b = table[kv_len] if kv_len < 0x4000 else varint(kv_len)  # a long key
+            append(tag + kv_len_b + encoded_key + b"\x12" + table[any_len] + b"\x18" + number)
         else:
             encoded_key = keys.get(key) or _encoded_key(key)
             kv = encoded_key + _field(b"\x12", any_value(value))

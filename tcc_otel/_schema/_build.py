@@ -39,16 +39,19 @@ class Snapshot(NamedTuple):
     """A run's steps that ended while it was open: their fields, for the run's totals."""
 
 
-def attributes(snapshot: Snapshot) -> dict[str, AttributeValue]:
-    """The span's attributes: the record's fields and the GenAI ones derived from them;
-    without content when capture is off."""
+def attributes(
+    snapshot: Snapshot, start: Mapping[str, AttributeValue] | None = None
+) -> dict[str, AttributeValue]:
+    """The span's attributes: ``start`` (those it already has), then the record's fields and
+    the GenAI ones derived from them; without content when capture is off."""
+    out = dict(snapshot.fields) if start is None else {**start, **snapshot.fields}
     kind = snapshot.kind
     if kind == STEP:
-        out = _step(snapshot.fields, snapshot.capture_content)
+        _step(out, snapshot.fields, snapshot.capture_content)
     elif kind == RUN:
-        out = _run(snapshot.fields, snapshot.steps, snapshot.capture_content)
+        _run(out, snapshot.fields, snapshot.steps, snapshot.capture_content)
     else:
-        out = _tool_call(snapshot.fields)
+        _tool_call(out, snapshot.fields)
     if not snapshot.capture_content:
         for key in keys.CONTENT_KEYS.intersection(out):
             del out[key]
@@ -132,8 +135,9 @@ def step_cost(fields: Fields) -> float | None:
 # --- per record ---------------------------------------------------------------------------
 
 
-def _run(fields: Fields, steps: Sequence[Fields], capture: bool) -> dict[str, AttributeValue]:
-    out = dict(fields)
+def _run(
+    out: dict[str, AttributeValue], fields: Fields, steps: Sequence[Fields], capture: bool
+) -> None:
     agent = fields.get(keys.TCC_AGENT)
     if agent is not None:
         out[keys.GEN_AI_AGENT_NAME] = str(agent)
@@ -159,11 +163,9 @@ def _run(fields: Fields, steps: Sequence[Fields], capture: bool) -> dict[str, At
         response = fields.get(keys.RUN_RESPONSE)
         if response is not None:
             out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response))
-    return out
 
 
-def _step(fields: Fields, capture: bool) -> dict[str, AttributeValue]:
-    out = dict(fields)
+def _step(out: dict[str, AttributeValue], fields: Fields, capture: bool) -> None:
     requested = fields.get(keys.STEP_MODEL_REQUESTED)
     if requested is not None:
         out[keys.GEN_AI_REQUEST_MODEL] = requested
@@ -197,7 +199,6 @@ def _step(fields: Fields, capture: bool) -> dict[str, AttributeValue]:
         if response is not None:
             finish = None if reason is None else str(reason)
             out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response), finish)
-    return out
 
 
 _TOOL_COPIES = (
@@ -207,10 +208,8 @@ _TOOL_COPIES = (
 )
 
 
-def _tool_call(fields: Fields) -> dict[str, AttributeValue]:
-    out = dict(fields)
+def _tool_call(out: dict[str, AttributeValue], fields: Fields) -> None:
     for tcc_key, gen_ai_key in _TOOL_COPIES:
         value = fields.get(tcc_key)
         if value is not None:
             out[gen_ai_key] = value
-    return out

@@ -384,7 +384,7 @@ def fit_attributes(
     fill the room left in their order.
     """
     if max_length is None and (max_count is None or len(attributes) <= max_count):
-        return Fitted(dict(attributes), 0, 0, 0)
+        return Fitted(attributes if type(attributes) is dict else dict(attributes), 0, 0, 0)
     values, too_long, truncated = _fit_lengths(attributes, max_length)
     if max_count is None or len(values) <= max_count:
         return Fitted(values, 0, too_long, truncated)
