@@ -68,12 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--runs", type=_positive_int, metavar="N", help="exit after N runs have been printed"
     )
-    dev.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="exit after SECONDS (with code 1 if --runs were not all printed by then)",
-    )
+    _timeout(dev, None, "exit after SECONDS (with code 1 if --runs were not all printed by then)")
     dev.add_argument("--no-color", action="store_true", help="never use ANSI colors")
     dev.add_argument(
         "--db",
@@ -106,22 +101,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     spool.add_argument("--dir", metavar="D", help="the spool directory (default TCC_SPOOL_DIR)")
     spool.add_argument("--send", action="store_true", help="send what no running process owns")
-    spool.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=30.0,
-        metavar="SECONDS",
-        help="time --send may take (default 30)",
-    )
+    _timeout(spool, 30.0, "time --send may take (default 30)")
     spool.add_argument("--json", action="store_true", help="write one JSON object")
-    doctor.add_argument(
-        "--timeout",
-        type=_positive_float,
-        default=_doctor.DEFAULT_BUDGET,
-        metavar="SECONDS",
-        help=f"time the test span may take, retries included (default {_doctor.DEFAULT_BUDGET:g})",
-    )
+    budget = _doctor.DEFAULT_BUDGET
+    _timeout(doctor, budget, f"time the test span may take, retries included (default {budget:g})")
     return parser
+
+
+def _timeout(command: argparse.ArgumentParser, default: float | None, help: str) -> None:
+    command.add_argument(
+        "--timeout", type=_positive_float, default=default, metavar="SECONDS", help=help
+    )
 
 
 def _dev(

@@ -60,6 +60,7 @@ class Record:
     )
 
     _NAME: ClassVar[str] = "Record"
+    """The class name, as messages name the API (``Step.prompt()``); set for each subclass."""
     _KIND: ClassVar[str] = ""
     """``run``, ``step`` or ``tool_call``: which builder makes the span's attributes."""
     _REQUIRED: ClassVar[dict[str, str]] = {}
@@ -69,6 +70,7 @@ class Record:
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
+        cls._NAME = cls.__name__
         cls._END = Guard(f"{cls._NAME}.end")
         cls._EXIT = Guard(f"{cls._NAME}.__exit__")
 

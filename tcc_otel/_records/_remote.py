@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import TracebackType
 from typing import Any
 
 from opentelemetry import baggage, trace
@@ -58,11 +57,6 @@ class RemoteRun:
         self._tokens.append(otel_context.attach(self.context))
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._tokens:
             otel_context.detach(self._tokens.pop())

@@ -23,7 +23,6 @@ class Run(Record):
 
     __slots__ = ("_steps",)
 
-    _NAME: ClassVar[str] = "Run"
     _KIND: ClassVar[str] = RUN
     _REQUIRED: ClassVar[dict[str, str]] = {attrs.RUN_USER_PROMPT: "run.prompt(...)"}
 

@@ -21,7 +21,6 @@ class Step(Record):
 
     __slots__ = ("_on_end", "_step_id")
 
-    _NAME: ClassVar[str] = "Step"
     _KIND: ClassVar[str] = STEP
     _REQUIRED: ClassVar[dict[str, str]] = {
         attrs.STEP_PROMPT: "step.prompt(...)",

@@ -19,7 +19,6 @@ class ToolCall(Record):
 
     __slots__ = ("_tool_call_id",)
 
-    _NAME: ClassVar[str] = "ToolCall"
     _KIND: ClassVar[str] = TOOL_CALL
     _REQUIRED: ClassVar[dict[str, str]] = {attrs.TOOL_CALL_NAME: "tool_call.name(...)"}
 

@@ -154,33 +154,43 @@ def _run(
         if costs:
             out[keys.RUN_TOTAL_COST] = sum(costs)
     if capture:
-        prompt = fields.get(keys.RUN_USER_PROMPT)
-        if prompt is not None:
-            out[keys.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
         system = fields.get(keys.RUN_SYSTEM_PROMPT)
         if system is not None:
             out[keys.GEN_AI_SYSTEM_INSTRUCTIONS] = parts_json(str(system))
-        response = fields.get(keys.RUN_RESPONSE)
-        if response is not None:
-            out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response))
+        _messages(out, fields.get(keys.RUN_USER_PROMPT), fields.get(keys.RUN_RESPONSE), None)
+
+
+def _messages(
+    out: dict[str, AttributeValue],
+    prompt: AttributeValue | None,
+    response: AttributeValue | None,
+    finish: str | None,
+) -> None:
+    """The GenAI message copies of a prompt (a user message) and a response (the assistant's)."""
+    if prompt is not None:
+        out[keys.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
+    if response is not None:
+        out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response), finish)
+
+
+_STEP_COPIES = (
+    (keys.STEP_MODEL_REQUESTED, keys.GEN_AI_REQUEST_MODEL),
+    (keys.STEP_MODEL_USED, keys.GEN_AI_RESPONSE_MODEL),
+    (keys.STEP_PROMPT_CACHED_TOKENS, keys.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+    (keys.STEP_COMPLETION_TOKENS, keys.GEN_AI_USAGE_OUTPUT_TOKENS),
+    (keys.STEP_TOOL_DEFINITIONS, keys.GEN_AI_TOOL_DEFINITIONS),
+)
+"""Step fields whose GenAI attribute is the same value under another key."""
 
 
 def _step(out: dict[str, AttributeValue], fields: Fields, capture: bool) -> None:
-    requested = fields.get(keys.STEP_MODEL_REQUESTED)
-    if requested is not None:
-        out[keys.GEN_AI_REQUEST_MODEL] = requested
-    used = fields.get(keys.STEP_MODEL_USED)
-    if used is not None:
-        out[keys.GEN_AI_RESPONSE_MODEL] = used
+    for field, key in _STEP_COPIES:
+        value = fields.get(field)
+        if value is not None:
+            out[key] = value
     tokens = input_tokens(fields)
     if tokens is not None:
         out[keys.GEN_AI_USAGE_INPUT_TOKENS] = tokens
-    cached = fields.get(keys.STEP_PROMPT_CACHED_TOKENS)
-    if cached is not None:
-        out[keys.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
-    completion = fields.get(keys.STEP_COMPLETION_TOKENS)
-    if completion is not None:
-        out[keys.GEN_AI_USAGE_OUTPUT_TOKENS] = completion
     reason = fields.get(keys.STEP_FINISH_REASON)
     if reason is not None:
         out[keys.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
@@ -188,17 +198,9 @@ def _step(out: dict[str, AttributeValue], fields: Fields, capture: bool) -> None
         estimate = estimated_cost(fields)
         if estimate is not None:
             out[keys.STEP_ESTIMATED_COST] = estimate
-    definitions = fields.get(keys.STEP_TOOL_DEFINITIONS)
-    if definitions is not None:
-        out[keys.GEN_AI_TOOL_DEFINITIONS] = definitions
     if capture:
-        prompt = fields.get(keys.STEP_PROMPT)
-        if prompt is not None:
-            out[keys.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
-        response = fields.get(keys.STEP_RESPONSE)
-        if response is not None:
-            finish = None if reason is None else str(reason)
-            out[keys.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response), finish)
+        finish = None if reason is None else str(reason)
+        _messages(out, fields.get(keys.STEP_PROMPT), fields.get(keys.STEP_RESPONSE), finish)
 
 
 _TOOL_COPIES = (
