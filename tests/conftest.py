@@ -48,7 +48,7 @@ def provider(request: pytest.FixtureRequest) -> Iterator[TracerProvider | None]:
 @pytest.fixture(autouse=True)
 def _cost_extra(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests run as without the ``tcc-otel[cost]`` extra, except those marked ``cost_extra``:
-    the schema tests describe the base schema, tests/test_cost.py what the extra adds."""
+    the schema tests describe the base schema, tests/schema/test_cost.py what the extra adds."""
     from tcc_otel._schema import _cost as _cost
 
     if request.node.get_closest_marker("cost_extra") is None:
