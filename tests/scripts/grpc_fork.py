@@ -1,4 +1,5 @@
-"""A process that sends over gRPC, forks, and sends from both sides: run by tests/test_grpc.py.
+"""A process that sends over gRPC, forks, and sends from both sides; run by
+tests/export/test_grpc.py.
 
 Configured by the environment only (``TCC_EXPORTER=otlp``, ``OTEL_EXPORTER_OTLP_PROTOCOL=grpc``,
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``GRPC_ENABLE_FORK_SUPPORT`` ...). The parent records the run

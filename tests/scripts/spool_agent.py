@@ -1,7 +1,7 @@
 """An agent for the spool tests: records runs, reports their span ids, then exits or waits.
 
-Run by tests/test_spool.py in a subprocess, configured by the environment only (TCC_BASE_URL,
-TCC_API_KEY, TCC_SPOOL_DIR, TCC_SHUTDOWN_TIMEOUT, ...). It logs like an application
+Run by tests/export/test_spool.py in a subprocess, configured by the environment only
+(TCC_BASE_URL, TCC_API_KEY, TCC_SPOOL_DIR, TCC_SHUTDOWN_TIMEOUT, ...). It logs like an application
 (``logging.basicConfig``, ``name LEVEL message``) and prints one JSON line on stdout once its
 runs ended: ``{"pid": ..., "spans": [[trace_id, span_id], ...], "stats": ...}``, ids in
 lower-case hex, ``stats`` only with ``--flush``.

@@ -30,7 +30,7 @@ from tcc_otel._export._reply import Reply, Verdict
 from tcc_otel._export._wire import origin, span
 from tcc_otel._local._server import Receiver
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FORK_SCRIPT = REPO / "tests/scripts/grpc_fork.py"
 SPANS = 6
 """Spans of ``record_run``."""

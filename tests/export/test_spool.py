@@ -39,7 +39,7 @@ import tcc_otel as tcc
 from tcc_otel._client import Client
 from tcc_otel._local._server import Receiver
 
-AGENT = Path(__file__).parent / "scripts" / "spool_agent.py"
+AGENT = Path(__file__).resolve().parents[1] / "scripts" / "spool_agent.py"
 KEY = "test-key-123"
 SUFFIX = ".otlp.gz"
 """Spool files end with this; anything else in the directory is not a batch (yet)."""
