@@ -13,13 +13,9 @@ import pytest
 from _fault_server import FaultServer, Reply, closed_port
 from _grpc_server import Answer, GrpcCollector
 
-from tcc_otel._cli import _probe
-from tcc_otel._export._exporter import Outcome
-from tcc_otel._export._http import HttpTransport
-from tcc_otel._export._stats import Stats
 from tcc_otel._local._server import Receiver
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 KEY = "dev_abcdef0123456789secret"
 """A key long enough to show its prefix; no part after the prefix may reach the output."""
 NAME = "invoke_agent tcc-otel doctor"
@@ -388,26 +384,6 @@ class TestOtherPaths:
         env = {"TCC_API_KEY": KEY, "TCC_EXPORTER": "none"}
         out = _json(_doctor(env, "--json", no_network=tmp_path))
         assert (out["test_span"]["sent"], out["test_span"]["problem"]) == (False, "exporter_none")
-
-    @pytest.mark.parametrize(
-        ("error", "problem"),
-        [
-            ("ConnectionRefusedError", "connection_refused"),
-            ("gaierror", "dns"),
-            ("timeout", "timeout"),
-            ("TimeoutError", "timeout"),
-            ("SSLCertVerificationError", "tls"),
-            ("RemoteDisconnected", "unreachable"),
-            ("SSLError", "tls"),
-            ("HTTP2ProtocolError", "not_grpc"),
-        ],
-    )
-    def test_connection_errors_are_named(self, error: str, problem: str) -> None:
-        """Each connection error the exporter reports maps to a plain problem code."""
-        probe = _probe.ProbeExporter(HttpTransport("http://127.0.0.1:9/v1/traces"), stats=Stats())
-        probe.attempts, probe.last_error = 1, error
-        result = _probe.explain(Outcome.DROPPED, probe, "http://h/v1/traces", "tcc")
-        assert (result.sent, result.accepted, result.problem) == (True, False, problem)
 
 
 class TestGrpc:

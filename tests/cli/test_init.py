@@ -23,7 +23,7 @@ from opentelemetry.trace import SpanKind
 
 from tcc_otel._schema import _keys as attrs
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_700_000_000_000_000_000
 """Start of the recorded run, in ns since the epoch."""
 MS = 1_000_000
