@@ -133,6 +133,7 @@ def configure(
     feedback_url: str | None = None,
     allow_unsafe_base_url: bool | None = None,
     capture_content: bool | None = None,
+    content_once: bool | None = None,
     debug: bool | None = None,
     service_name: str | None = None,
     shutdown_timeout: float | None = None,
@@ -159,6 +160,10 @@ def configure(
             localhost.
         capture_content: ``TCC_CAPTURE_CONTENT``; ``False`` leaves prompts, responses, tool
             arguments, results and definitions out of every span.
+        content_once: ``TCC_CONTENT_ONCE``; ``True`` sends prompts, responses, tool arguments
+            and results once, under the GenAI names only (``gen_ai.input.messages``, ...),
+            leaving out their ``tcc.*`` copies (``tcc.run.user_prompt``, ``tcc.step.prompt``,
+            ...).
         debug: ``TCC_DEBUG``; debug output on logger ``tcc_otel``.
         service_name: ``service.name`` of the provider tcc_otel owns (else ``OTEL_SERVICE_NAME``).
         shutdown_timeout: ``TCC_SHUTDOWN_TIMEOUT``; seconds that ``shutdown()`` and process exit
@@ -194,6 +199,7 @@ def configure(
         feedback_url=feedback_url,
         allow_unsafe_base_url=allow_unsafe_base_url,
         capture_content=capture_content,
+        content_once=content_once,
         debug=debug,
         service_name=service_name,
         shutdown_timeout=shutdown_timeout,

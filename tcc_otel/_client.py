@@ -255,6 +255,7 @@ class Client:
             sink=sink,
             light=light,
             capture_content=config.capture_content,
+            content_once=config.content_once,
             max_content_bytes=config.max_content_bytes,
             max_data_url_bytes=config.max_data_url_bytes,
             note=self.stats.note,

@@ -75,6 +75,8 @@ class Config:
     """Permit origins other than TCC's and loopback."""
     capture_content: bool = setting(True, "TCC_CAPTURE_CONTENT", parse=flag)
     """Record prompts, responses, args, results, tool definitions."""
+    content_once: bool = setting(False, "TCC_CONTENT_ONCE", parse=flag)
+    """Prompts, responses, tool arguments and results under the GenAI names only."""
     debug: bool = setting(False, "TCC_DEBUG", parse=flag)
     """Debug output on logger ``tcc_otel``."""
     sdk_disabled: bool = setting(False, "OTEL_SDK_DISABLED", parse=flag, keyword=False)
@@ -190,6 +192,7 @@ class ConfigureOptions(TypedDict, total=False):
     feedback_url: str | None
     allow_unsafe_base_url: bool | None
     capture_content: bool | None
+    content_once: bool | None
     debug: bool | None
     service_name: str | None
     shutdown_timeout: float | None

@@ -302,7 +302,10 @@ class Record:
 
     def _snapshot(self) -> Snapshot:
         """What export needs of the ended record (a run adds its steps)."""
-        return Snapshot(self._KIND, dict(self._fields), self._road.capture_content)
+        road = self._road
+        return Snapshot(
+            self._KIND, dict(self._fields), road.capture_content, content_once=road.content_once
+        )
 
     def _after_end(self, snapshot: Snapshot | None) -> None:
         """Hook run after the span ended, with what was handed to export (``None`` if a bug

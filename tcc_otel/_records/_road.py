@@ -37,6 +37,7 @@ class Road:
 
     __slots__ = (
         "capture_content",
+        "content_once",
         "feedback",
         "light",
         "max_content_bytes",
@@ -55,6 +56,7 @@ class Road:
         sink: Sink | None = None,
         light: bool = False,
         capture_content: bool = True,
+        content_once: bool = False,
         max_content_bytes: int = 1024 * 1024,
         max_data_url_bytes: int = 32_000,
         note: Callable[[str, int], None] = _no_count,
@@ -65,6 +67,7 @@ class Road:
         self.sink = sink  # where LightSpans go when they end
         self.light = light  # records use LightSpans: tcc_otel owns the provider and the export
         self.capture_content = capture_content
+        self.content_once = content_once  # content under the GenAI names only
         self.max_content_bytes = max_content_bytes
         self.max_data_url_bytes = max_data_url_bytes
         # a str this short needs no content-cap check: no cap or long data URL can apply

@@ -114,7 +114,9 @@ class Run(Record):
             self._steps.append(fields)  # atomic; the run's snapshot copies the list
 
     def _snapshot(self) -> Snapshot:
-        return Snapshot(RUN, dict(self._fields), self._road.capture_content, tuple(self._steps))
+        road = self._road
+        steps = tuple(self._steps)
+        return Snapshot(RUN, dict(self._fields), road.capture_content, steps, road.content_once)
 
     def _after_end(self, snapshot: Snapshot | None) -> None:
         self._road.run_ended(self._run_id, self._span.get_span_context())

@@ -37,25 +37,35 @@ class Snapshot(NamedTuple):
     """Whether content (prompts, responses, arguments, ...) is kept."""
     steps: Sequence[Fields] = ()
     """A run's steps that ended while it was open: their fields, for the run's totals."""
+    content_once: bool = False
+    """Whether content goes under the GenAI names only, without the ``tcc.*`` copies."""
 
 
 def attributes(
     snapshot: Snapshot, start: Mapping[str, AttributeValue] | None = None
 ) -> dict[str, AttributeValue]:
     """The span's attributes: ``start`` (those it already has), then the record's fields and
-    the GenAI ones derived from them; without content when capture is off."""
+    the GenAI ones derived from them; without content when capture is off, and without the
+    ``tcc.*`` copies of content with ``content_once``."""
     out = dict(snapshot.fields) if start is None else {**start, **snapshot.fields}
     kind = snapshot.kind
+    content = snapshot.capture_content
     if kind == STEP:
-        _step(out, snapshot.fields, snapshot.capture_content)
+        _step(out, snapshot.fields, content)
     elif kind == RUN:
-        _run(out, snapshot.fields, snapshot.steps, snapshot.capture_content)
+        _run(out, snapshot.fields, snapshot.steps, content)
     else:
-        _tool_call(out, snapshot.fields)
-    if not snapshot.capture_content:
-        for key in keys.CONTENT_KEYS.intersection(out):
-            del out[key]
+        _tool_call(out, snapshot.fields, content)
+    if not content:
+        _remove(out, keys.CONTENT_KEYS)
+    elif snapshot.content_once:
+        _remove(out, keys.TCC_CONTENT_COPIES)
     return out
+
+
+def _remove(out: dict[str, AttributeValue], names: frozenset[str]) -> None:
+    for key in names.intersection(out):
+        del out[key]
 
 
 def span_name(kind: str, fields: Fields) -> str:
@@ -136,7 +146,7 @@ def step_cost(fields: Fields) -> float | None:
 
 
 def _run(
-    out: dict[str, AttributeValue], fields: Fields, steps: Sequence[Fields], capture: bool
+    out: dict[str, AttributeValue], fields: Fields, steps: Sequence[Fields], content: bool
 ) -> None:
     agent = fields.get(keys.TCC_AGENT)
     if agent is not None:
@@ -153,7 +163,7 @@ def _run(
         costs = [c for c in map(step_cost, steps) if c is not None]
         if costs:
             out[keys.RUN_TOTAL_COST] = sum(costs)
-    if capture:
+    if content:
         system = fields.get(keys.RUN_SYSTEM_PROMPT)
         if system is not None:
             out[keys.GEN_AI_SYSTEM_INSTRUCTIONS] = parts_json(str(system))
@@ -178,16 +188,14 @@ _STEP_COPIES = (
     (keys.STEP_MODEL_USED, keys.GEN_AI_RESPONSE_MODEL),
     (keys.STEP_PROMPT_CACHED_TOKENS, keys.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
     (keys.STEP_COMPLETION_TOKENS, keys.GEN_AI_USAGE_OUTPUT_TOKENS),
-    (keys.STEP_TOOL_DEFINITIONS, keys.GEN_AI_TOOL_DEFINITIONS),
 )
 """Step fields whose GenAI attribute is the same value under another key."""
+_STEP_CONTENT_COPIES = ((keys.STEP_TOOL_DEFINITIONS, keys.GEN_AI_TOOL_DEFINITIONS),)
+"""The same for content, written only when content is copied."""
 
 
-def _step(out: dict[str, AttributeValue], fields: Fields, capture: bool) -> None:
-    for field, key in _STEP_COPIES:
-        value = fields.get(field)
-        if value is not None:
-            out[key] = value
+def _step(out: dict[str, AttributeValue], fields: Fields, content: bool) -> None:
+    _copy(out, fields, _STEP_COPIES)
     tokens = input_tokens(fields)
     if tokens is not None:
         out[keys.GEN_AI_USAGE_INPUT_TOKENS] = tokens
@@ -198,20 +206,31 @@ def _step(out: dict[str, AttributeValue], fields: Fields, capture: bool) -> None
         estimate = estimated_cost(fields)
         if estimate is not None:
             out[keys.STEP_ESTIMATED_COST] = estimate
-    if capture:
+    if content:
+        _copy(out, fields, _STEP_CONTENT_COPIES)
         finish = None if reason is None else str(reason)
         _messages(out, fields.get(keys.STEP_PROMPT), fields.get(keys.STEP_RESPONSE), finish)
 
 
-_TOOL_COPIES = (
-    (keys.TOOL_CALL_NAME, keys.GEN_AI_TOOL_NAME),
+_TOOL_CONTENT_COPIES = (
     (keys.TOOL_CALL_ARGS, keys.GEN_AI_TOOL_CALL_ARGUMENTS),
     (keys.TOOL_CALL_RESULT, keys.GEN_AI_TOOL_CALL_RESULT),
 )
 
 
-def _tool_call(out: dict[str, AttributeValue], fields: Fields) -> None:
-    for tcc_key, gen_ai_key in _TOOL_COPIES:
-        value = fields.get(tcc_key)
+def _tool_call(out: dict[str, AttributeValue], fields: Fields, content: bool) -> None:
+    name = fields.get(keys.TOOL_CALL_NAME)
+    if name is not None:
+        out[keys.GEN_AI_TOOL_NAME] = name
+    if content:
+        _copy(out, fields, _TOOL_CONTENT_COPIES)
+
+
+def _copy(
+    out: dict[str, AttributeValue], fields: Fields, copies: Sequence[tuple[str, str]]
+) -> None:
+    """Each field that is set, again under its GenAI key."""
+    for field, key in copies:
+        value = fields.get(field)
         if value is not None:
-            out[gen_ai_key] = value
+            out[key] = value

@@ -131,16 +131,15 @@ OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_CHAT: Final = "chat"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 
-CONTENT_KEYS: Final = frozenset(
+TCC_CONTENT_COPIES: Final = frozenset(
+    {RUN_USER_PROMPT, RUN_RESPONSE, STEP_PROMPT, STEP_RESPONSE, TOOL_CALL_ARGS, TOOL_CALL_RESULT}
+)
+"""Content under TCC's names whose GenAI copy TCC's ingestion reads (messages, tool arguments and
+results); ``TCC_CONTENT_ONCE`` leaves them out."""
+CONTENT_KEYS: Final = TCC_CONTENT_COPIES | frozenset(
     {
-        RUN_USER_PROMPT,
         RUN_SYSTEM_PROMPT,
-        RUN_RESPONSE,
-        STEP_PROMPT,
-        STEP_RESPONSE,
         STEP_TOOL_DEFINITIONS,
-        TOOL_CALL_ARGS,
-        TOOL_CALL_RESULT,
         GEN_AI_INPUT_MESSAGES,
         GEN_AI_OUTPUT_MESSAGES,
         GEN_AI_SYSTEM_INSTRUCTIONS,
