@@ -1,6 +1,6 @@
 """An agent as a user writes it: one run with steps and a tool call, and no flush() or shutdown().
 
-Run by tests/test_exit.py in a subprocess, configured by the environment only (TCC_BASE_URL,
+Run by tests/e2e/test_exit.py in a subprocess, configured by the environment only (TCC_BASE_URL,
 TCC_API_KEY, ...). It logs like an application (``logging.basicConfig``, ``name LEVEL message``)
 and prints ``{"run_id": ..., "spans": N}`` on stdout.
 

@@ -1,6 +1,6 @@
 """A Celery app whose broker needs no server: kombu's filesystem transport.
 
-Used by tests/test_deploy_workers.py as ``celery -A deploy_celery_app worker`` and, to send
+Used by tests/deploy/test_deploy_workers.py as ``celery -A deploy_celery_app worker`` and, to send
 tasks, by tests/scripts/deploy_celery_send.py. Every folder lives under ``$DEPLOY_CELERY_DIR``
 (``queue``, ``processed``, ``control``, ``markers``: the test creates them); results are
 ignored. The task ``deploy.record(index)`` records the run ``celery-<index>``

@@ -1,6 +1,6 @@
 """A parent that exported once (its connection is open), then forks children that record runs.
 
-Run by tests/test_deploy_fork.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
+Run by tests/deploy/test_deploy_fork.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
 environment. The parent records the run ``parent`` (run + step + tool call) and calls
 ``tcc.flush()``, then forks ``--children`` children; child ``c`` records ``--runs`` runs
 ``child-<c>-<i>`` (run + step + tool call, each prompt carrying ``--prompt-bytes`` of text) and

@@ -1,6 +1,6 @@
 """A parent whose second thread records runs in a loop while the main thread forks children.
 
-Run by tests/test_deploy_fork.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
+Run by tests/deploy/test_deploy_fork.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
 environment. The thread records ``parent-<n>`` runs (run + step) until every child is forked.
 Child ``i`` records the run ``child-<i>`` (run + step) and leaves with ``sys.exit(0)``, so atexit
 delivers it. Each ended run goes to the ledger (tests/scripts/deploy_ledger.py).

@@ -1,6 +1,6 @@
 """A program that hands tasks to a ``multiprocessing.Pool`` whose workers record the runs.
 
-Run by tests/test_deploy_workers.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
+Run by tests/deploy/test_deploy_workers.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
 environment. It imports tcc_otel (as an application would) but records nothing itself; 4 workers
 run ``--tasks`` tasks (tests/scripts/deploy_pool_tasks.py: run + step + tool call each).
 

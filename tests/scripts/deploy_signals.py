@@ -1,6 +1,6 @@
 """A program that records runs and then gets SIGTERM, with or without a handler of its own.
 
-Run by tests/test_deploy_signals.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
+Run by tests/deploy/test_deploy_signals.py with ``$DEPLOY_LEDGER`` and tcc_otel's settings in the
 environment. Every run is ``loop-<i>`` (run + step) and goes to the ledger as it ends
 (tests/scripts/deploy_ledger.py). Modes:
 

@@ -1,7 +1,7 @@
 """A process that records paced runs into a spool until it is killed, or one that only starts
 tcc_otel, so that what a killed process spooled is sent.
 
-Run by tests/test_deploy_signals.py with tcc_otel's settings (``TCC_SPOOL_DIR``,
+Run by tests/deploy/test_deploy_signals.py with tcc_otel's settings (``TCC_SPOOL_DIR``,
 ``TCC_BASE_URL``) in the environment. Modes:
 
 ``record``     records ``paced-<i>`` runs (run + step), one every ``--pause`` seconds, each

@@ -1,7 +1,7 @@
 """A WSGI app for gunicorn that records and exports one run when it is imported.
 
-Served by tests/test_deploy_gunicorn.py (``gunicorn --preload``, so the master imports it once
-and forks its workers after that export). At import it records the run ``import`` (run + step +
+Served by tests/deploy/test_deploy_gunicorn.py (``gunicorn --preload``, so the master imports it
+once and forks its workers after that export). At import it records the run ``import`` (run + step +
 tool call) and calls ``tcc.flush()``. ``GET /run/<n>`` records the run ``request-<n>`` (run +
 step + tool call) and answers ``{"run_id", "pid"}`` as JSON. Each ended run goes to the ledger
 (tests/scripts/deploy_ledger.py, ``$DEPLOY_LEDGER``).

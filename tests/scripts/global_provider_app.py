@@ -1,6 +1,6 @@
 """An application with its own global TracerProvider and tcc_otel in the default mode.
 
-Run by tests/test_interop.py: it sets the global provider (as an application does), records
+Run by tests/e2e/test_interop.py: it sets the global provider (as an application does), records
 one run with its own spans inside and outside it, flushes, and prints JSON: the run id and the
 names its own exporter saw. Configured by the environment (TCC_BASE_URL).
 """

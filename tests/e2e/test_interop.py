@@ -22,7 +22,7 @@ from tcc_otel._config import resolve
 from tcc_otel._local._model import ReceivedSpan
 from tcc_otel._local._server import Receiver
 
-SCRIPTS = Path(__file__).parent / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 HANG_GUARD = 60.0
 """Seconds after which a subprocess is considered hung (a guard, not a measurement)."""
 

@@ -19,7 +19,7 @@ from _fault_server import FaultServer, Reply, closed_port
 
 from tcc_otel._local._server import Receiver
 
-AGENT = Path(__file__).parent / "scripts" / "agent.py"
+AGENT = Path(__file__).resolve().parents[1] / "scripts" / "agent.py"
 HANG_GUARD = 20.0
 """Seconds after which the agent is considered hung (a guard, not a performance bound)."""
 KEY = "tcc_live_4f9a8b7c6d5e4f3a2b1c"

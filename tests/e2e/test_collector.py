@@ -39,7 +39,7 @@ import tcc_otel as tcc
 from tcc_otel._local._model import ReceivedSpan
 from tcc_otel._local._server import Receiver
 
-FORWARD_SCRIPT = Path(__file__).resolve().parent.parent / "examples/collector/rotel_forward.py"
+FORWARD_SCRIPT = Path(__file__).resolve().parents[2] / "examples/collector/rotel_forward.py"
 ROTEL_REQUIREMENT = "rotel==0.0.1a15"
 """What the dev extra installs; its wheels are for CPython 3.10-3.13 on Linux and macOS."""
 KEY = "test-key"

@@ -27,7 +27,7 @@ import pytest
 from tcc_otel._local._model import ReceivedSpan
 from tcc_otel._local._server import Receiver
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "mixed-language"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mixed-language"
 NODE = shutil.which("node")
 NPM = shutil.which("npm")
 
