@@ -273,19 +273,29 @@ def origin(
 def export_request(groups: Mapping[Origin, Sequence[bytes]]) -> bytes:
     """``ExportTraceServiceRequest`` (the body of ``POST /v1/traces``) from encoded spans
     grouped by origin: one ResourceSpans per resource, one ScopeSpans per scope, in the order
-    first seen."""
-    by_resource: dict[tuple[bytes, str], list[bytes]] = {}
+    first seen. Each span's bytes are copied once, into the body."""
+    by_resource: dict[tuple[bytes, str], list[tuple[list[bytes], int]]] = {}
     for where, spans in groups.items():
-        scope_spans = _field(b"\x0a", where.scope) + b"".join(_field(b"\x12", s) for s in spans)
+        scope_parts = [b"\x0a", varint(len(where.scope)), where.scope]
+        for span in spans:
+            scope_parts += (b"\x12", varint(len(span)), span)
         if where.scope_schema:
-            scope_spans += _text(b"\x1a", where.scope_schema)
-        by_resource.setdefault((where.resource, where.resource_schema), []).append(scope_spans)
-    out = []
+            scope_parts.append(_text(b"\x1a", where.scope_schema))
+        size = sum(map(len, scope_parts))
+        by_resource.setdefault((where.resource, where.resource_schema), []).append(
+            (scope_parts, size)
+        )
+    out: list[bytes] = []
     for (resource, schema), scopes in by_resource.items():
-        body = _field(b"\x0a", resource) + b"".join(_field(b"\x12", s) for s in scopes)
-        if schema:
-            body += _text(b"\x1a", schema)
-        out.append(_field(b"\x0a", body))
+        head = _field(b"\x0a", resource)
+        tail = _text(b"\x1a", schema) if schema else b""
+        size = len(head) + len(tail)
+        size += sum(1 + len(varint(n)) + n for _, n in scopes)
+        out += (b"\x0a", varint(size), head)
+        for parts, n in scopes:
+            out += (b"\x12", varint(n))
+            out += parts
+        out.append(tail)
     return b"".join(out)
 
 
