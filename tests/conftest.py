@@ -1,4 +1,5 @@
-"""Shared fixtures: a clean environment, in-memory capture, a loopback OTLP receiver."""
+"""Shared fixtures: a clean environment, in-memory capture, a loopback OTLP receiver, the
+application's own tracing."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 from helpers.clients import fresh_client  # noqa: E402
+from helpers.tracing import UserTracing  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 
 from tcc_otel._client import Client  # noqa: E402
@@ -32,6 +34,14 @@ def client() -> Iterator[Client]:
     """A fresh default client behind ``tcc_otel``'s functions, shut down in teardown."""
     with fresh_client() as fresh:
         yield fresh
+
+
+@pytest.fixture
+def user() -> Iterator[UserTracing]:
+    """The user's own TracerProvider, never installed globally."""
+    tracing = UserTracing()
+    yield tracing
+    tracing.provider.shutdown()
 
 
 @pytest.fixture(params=["default", "tracer_provider"])

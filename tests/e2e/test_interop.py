@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -91,63 +90,6 @@ class TestApplicationSpans:
         assert spans["connect"].parent_span_id == spans["POST /v1/chat/completions"].span_id
 
 
-class TestPropagation:
-    def test_inject_carries_the_active_record(self, captured: object) -> None:
-        """Inside a step, inject() writes the step's traceparent and the run's id as baggage."""
-        with tcc.run(run_id="run-i") as run:
-            run.prompt("q")
-            with run.step() as step:
-                step.prompt("p").response("r")
-                headers = dict(tcc.inject())
-                context = step.span.get_span_context()
-        assert headers == {
-            "traceparent": (
-                f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
-            ),
-            "baggage": "tcc.runId=run-i",
-        }
-
-    def test_inject_outside_a_run(self, captured: object) -> None:
-        """Outside any run and span, inject() adds nothing and returns the given headers."""
-        headers = {"accept": "application/json"}
-        assert tcc.inject(headers) is headers
-        assert headers == {"accept": "application/json"}
-
-    def test_continue_run_joins_trace_and_run(self, receiver: Receiver, client: Client) -> None:
-        """Records made from another service's headers keep its run id and nest under its span,
-        and spans started inside the block nest there too."""
-        tcc.configure(base_url=receiver.url)
-        caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-        headers = {"traceparent": caller, "baggage": "tcc.runId=run-remote"}
-        with tcc.continue_run(headers) as run:
-            assert run.run_id == "run-remote"
-            run.tool_call("lookup").args({"id": 7}).result("ok").end()
-            run.step().prompt("p").response("r").end()
-            inner = trace.get_current_span().get_span_context()
-        assert tcc.flush(10.0)
-        assert [
-            (span.name, span.trace_id, span.parent_span_id, span.attributes["tcc.runId"])
-            for span in sorted(receiver.spans, key=lambda span: span.name)
-        ] == [
-            ("chat", "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331", "run-remote"),
-            (
-                "execute_tool lookup",
-                "0af7651916cd43dd8448eb211c80319c",
-                "b7ad6b7169203331",
-                "run-remote",
-            ),
-        ]
-        assert f"{inner.span_id:016x}" == "b7ad6b7169203331"
-
-    def test_continue_run_needs_a_run_id(self, captured: object) -> None:
-        """Headers without tcc.runId baggage and no run_id= is misuse, said at the call."""
-        with pytest.raises(ValueError, match=r"no tcc.runId in the headers' baggage; pass run_id"):
-            tcc.continue_run(
-                {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-            )
-        assert tcc.continue_run({}, run_id="given").run_id == "given"
-
-
 class TestCollectorSettings:
     def test_standard_endpoint_and_headers(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """OTEL_EXPORTER_OTLP_ENDPOINT gets /v1/traces; headers are split and URL-decoded."""
@@ -194,27 +136,3 @@ class TestCollectorSettings:
             False,
         )
         assert [span.name for span in receiver.spans] == ["invoke_agent"]
-
-
-class TestContinueRunHeaders:
-    def test_header_names_any_case(self, captured: object) -> None:
-        """Headers as HTTP servers hand them over (``Traceparent``, ``Baggage``) are understood."""
-        headers = {
-            "Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "Baggage": "tcc.runId=run-case",
-        }
-        run = tcc.continue_run(headers)
-        assert (run.run_id, trace.get_current_span(run.context).get_span_context().span_id) == (
-            "run-case",
-            0xB7AD6B7169203331,
-        )
-
-    def test_given_run_id_travels_on(self, captured: object) -> None:
-        """With ``run_id=``, inject() inside the block forwards that id, not the caller's."""
-        headers = {
-            "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            "baggage": "tcc.runId=upstream",
-        }
-        with tcc.continue_run(headers, run_id="mine"):
-            forwarded = dict(tcc.inject())
-        assert forwarded["baggage"] == "tcc.runId=mine"

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterator
 
 import pytest
 from _fault_server import FaultServer, Reply
-from helpers.clients import fresh_client, messages
+from helpers.clients import messages
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
-import tcc_otel as tcc
-from tcc_otel._client import Client
 from tcc_otel._export._batcher import Limits
 from tcc_otel._export._exporter import OtlpHttpExporter
 from tcc_otel._export._pipeline import ExportPipeline
@@ -39,11 +36,6 @@ def counters(
         "dropped": sum(by_reason.values()),
         "dropped_by_reason": by_reason,
     }
-
-
-def now_idle(**counts: object) -> dict[str, object]:
-    """A whole ``tcc.stats()`` once nothing is queued or spooled."""
-    return {**counters(**counts), "queued": 0, "spooled": 0}  # type: ignore[arg-type]
 
 
 class Setup:
@@ -236,60 +228,3 @@ class TestShutdown:
             snapshot = setup.stats.snapshot()
         counted = (snapshot["recorded"], snapshot["exported"], snapshot["dropped"])
         assert counted in [(2, 2, 0), (2, 0, 2)]
-
-
-class TestClientStats:
-    """``tcc.stats()`` reports the default client's counters."""
-
-    @pytest.fixture
-    def client(self) -> Iterator[Client]:
-        """A fresh default client, shut down in teardown."""
-        with fresh_client() as fresh:
-            yield fresh
-
-    def test_exported(self, server: FaultServer, client: Client) -> None:
-        """A run with two steps is counted as three spans recorded and exported."""
-        tcc.configure(base_url=server.url, api_key="k")
-        with tcc.run() as r:
-            r.prompt("hi")
-            r.step().prompt("p").response("r").end()
-            r.step().error("boom")
-        assert tcc.flush()
-        assert tcc.stats() == now_idle(recorded=3, exported=3)
-
-    def test_refused(self, client: Client, caplog: pytest.LogCaptureFixture) -> None:
-        """Spans the endpoint refuses are counted as dropped under the HTTP status, and a
-        warning says so without raising."""
-        with FaultServer(default=Reply(400)) as refusing:
-            tcc.configure(base_url=refusing.url, api_key="k")
-            with tcc.run() as r:
-                r.prompt("hi")
-                r.step().prompt("p").response("r").end()
-            assert tcc.flush()
-        assert tcc.stats() == now_idle(recorded=2, dropped={"http_400": 2})
-        assert any("HTTP 400" in line for line in messages(caplog.records, logging.WARNING))
-
-    def test_shutdown_then_record(self, server: FaultServer, client: Client) -> None:
-        """After tcc.shutdown(), new records are neither sent nor counted."""
-        tcc.configure(base_url=server.url, api_key="k")
-        tcc.run().prompt("before").end()
-        tcc.shutdown()
-        tcc.run().prompt("after").end()
-        assert tcc.flush()
-        assert sent(server) == ["invoke_agent"]
-        assert tcc.stats() == now_idle(recorded=1, exported=1)
-
-    def test_reconfigure_same_provider(self, server: FaultServer, client: Client) -> None:
-        """Configuring twice with the same tracer_provider counts each later span once, though
-        the first (retired) processor stays attached to that provider."""
-        provider = TracerProvider()
-        try:
-            tcc.configure(base_url=server.url, api_key="k", tracer_provider=provider)
-            tcc.run().prompt("first").end()
-            tcc.configure(base_url=server.url, api_key="k", tracer_provider=provider)
-            tcc.run().prompt("second").end()
-            assert tcc.flush()
-        finally:
-            provider.shutdown()
-        assert sent(server) == ["invoke_agent", "invoke_agent"]
-        assert tcc.stats() == now_idle(recorded=2, exported=2)
