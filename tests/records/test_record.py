@@ -15,15 +15,7 @@ from typing import Any
 import pytest
 from helpers.clients import fresh_client
 from helpers.delivery import HANG_GUARD
-from helpers.records import (
-    attributes,
-    new_run,
-    new_step,
-    new_tool_call,
-    only,
-    step_attrs,
-    typed,
-)
+from helpers.records import attributes, new_run, new_step, new_tool_call, only, step_attrs, typed
 from helpers.tracing import (
     UserTracing,
     injected,

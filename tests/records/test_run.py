@@ -6,13 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from helpers.records import (
-    attributes,
-    only,
-    run_attrs,
-    typed,
-    warnings_of,
-)
+from helpers.records import attributes, only, run_attrs, typed, warnings_of
 from opentelemetry.trace import StatusCode
 
 import tcc_otel as tcc

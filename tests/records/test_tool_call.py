@@ -6,14 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from helpers.records import (
-    attributes,
-    new_tool_call,
-    only,
-    tool_attrs,
-    typed,
-    warnings_of,
-)
+from helpers.records import attributes, new_tool_call, only, tool_attrs, typed, warnings_of
 
 import tcc_otel as tcc
 from tcc_otel.testing import CapturedSpans

@@ -31,8 +31,6 @@ from tcc_otel.testing import CapturedSpans
 
 BAD_TEXT = "a\ud800b\x00c"
 """A lone surrogate and a NUL: text that protobuf cannot carry."""
-
-
 CLEAN_TEXT = "a\ufffdb\ufffdc"
 """``BAD_TEXT`` once each offending character is replaced."""
 
