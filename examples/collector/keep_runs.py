@@ -42,8 +42,8 @@ def _pre_reverse_arrays(attributes: Any) -> None:
     of the ``rotel==0.0.1a15`` wheel and on rotel's main branch when this was written). So each
     array attribute of a span whose attributes a processor read arrives reversed:
     ``["a", "b"]`` becomes ``["b", "a"]``. Reversing here first makes the two cancel out.
-    ``tests/test_collector.py`` checks the order of a three-item array: a rotel that fixes the bug
-    fails that test, and then this function goes.
+    ``tests/e2e/test_collector.py`` checks the order of a three-item array: a rotel that fixes
+    the bug fails that test, and then this function goes.
     """
     for kv in attributes:
         _pre_reverse(kv.value.value)

@@ -6,7 +6,7 @@ tool call, a second step), calls the Node tool service with ``tcc.inject()`` hea
 tool's span joins the trace *and* the run (``baggage: tcc.runId=...``), flushes its spans and
 answers ``{"run_id": ..., "answer": ...}``. The LLM is a fake, so the example runs offline.
 
-Run it by hand (README.md beside this file), or as tests/test_mixed_language.py does::
+Run it by hand (README.md beside this file), or as tests/e2e/test_mixed_language.py does::
 
     TCC_BASE_URL=http://127.0.0.1:4318 python agent_server.py --port 8000 \
         --tool-url http://127.0.0.1:8001/weather
