@@ -7,6 +7,11 @@ from collections.abc import Sequence
 import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope as InstrumentationScope_pb
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource as Resource_pb
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as Span_pb
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -79,6 +84,42 @@ class TestEncodeSdkSpans:
         spans = captured.spans
         assert len(spans) == 3
         assert _wire.encode_sdk_spans(spans) == encode_spans(spans).SerializeToString()
+
+
+class TestExportRequest:
+    def test_groups_match_protobufs_own_encoding(self) -> None:
+        """Spans of several origins (resources shared by scopes, schema URLs or none, span
+        sizes on each side of the varint length bounds) make the request protobuf makes."""
+        resources = [
+            Resource_pb(attributes=[KeyValue(key="service.name", value=AnyValue(string_value=n))])
+            for n in ("a", "b" * 300)
+        ]
+        scopes = [InstrumentationScope_pb(name=n, version="1") for n in ("s1", "s2" * 100)]
+        names = ["", "x" * 100, "y" * 130, "z" * 16_370, "w" * 16_400, "v" * 70_000]
+        spans = [Span_pb(trace_id=bytes(16), span_id=bytes(8), name=n) for n in names]
+        plan = [  # resource, its schema, scope, its schema, spans
+            (0, "", 0, "", spans[:2]),
+            (0, "", 1, "https://s/scope", spans[2:4]),
+            (1, "https://s/resource", 0, "", spans[4:]),
+            (1, "https://s/resource", 1, "", []),
+        ]
+        groups = {
+            _wire.Origin(resources[r].SerializeToString(), rs, scopes[c].SerializeToString(), cs): [
+                span.SerializeToString() for span in group
+            ]
+            for r, rs, c, cs, group in plan
+        }
+        expected = ExportTraceServiceRequest()
+        for r in (0, 1):
+            resource_spans = expected.resource_spans.add(resource=resources[r])
+            for rr, rs, c, cs, group in plan:
+                if rr == r:
+                    resource_spans.schema_url = rs
+                    resource_spans.scope_spans.add(scope=scopes[c], spans=group, schema_url=cs)
+        assert _wire.export_request(groups) == expected.SerializeToString()
+
+    def test_no_spans_no_bytes(self) -> None:
+        assert _wire.export_request({}) == b""
 
 
 class TestValues:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 import tcc_otel as tcc
@@ -460,6 +462,65 @@ class TestContentCapture:
         """By default every content key is recorded."""
         keys = set().union(*(attributes(span) for span in full.spans))
         assert CONTENT_KEYS - keys == set()
+
+
+TCC_CONTENT_COPIES = frozenset(
+    {
+        "tcc.run.user_prompt",
+        "tcc.run.response",
+        "tcc.step.prompt",
+        "tcc.step.response",
+        "tcc.tool_call.args",
+        "tcc.tool_call.result",
+    }
+)
+"""What ``TCC_CONTENT_ONCE`` leaves out: TCC's names for content TCC reads under GenAI names."""
+
+
+class TestContentOnce:
+    @staticmethod
+    def check(spans: Iterable[ReadableSpan]) -> None:
+        def once(values: Mapping[str, object]) -> dict[str, object]:
+            return {k: v for k, v in values.items() if k not in TCC_CONTENT_COPIES}
+
+        assert {span.name: typed(attributes(span)) for span in spans} == {
+            "invoke_agent weather": typed(once(FULL_RUN)),
+            "chat gpt-4o-2024-08-06": typed(once(FULL_STEP)),
+            "execute_tool get_weather": typed(once(FULL_TOOL_CALL)),
+        }
+
+    def test_option_sends_content_under_gen_ai_names_only(self) -> None:
+        """Prompts, responses, arguments and results keep only their GenAI copy; system
+        prompts, tool definitions and every other attribute stay as they are."""
+        with capture(content_once=True) as spans:
+            record_full_run()
+            self.check(spans.spans)
+
+    def test_env_true_sends_content_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("TCC_CONTENT_ONCE", "true")
+        with capture() as spans:
+            record_full_run()
+            self.check(spans.spans)
+
+    def test_same_on_the_users_provider(self) -> None:
+        """The builders are the same when records are SDK spans of the user's provider."""
+        provider = TracerProvider()
+        memory = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        tcc.configure(tracer_provider=provider, exporter="none", content_once=True)
+        try:
+            record_full_run()
+        finally:
+            tcc.shutdown()
+        self.check(memory.get_finished_spans())
+
+    def test_capture_off_wins(self) -> None:
+        """With content off as well, no content is left under either name."""
+        with capture(content_once=True, capture_content=False) as spans:
+            record_full_run()
+        keys = set().union(*(attributes(span) for span in spans.spans))
+        assert keys & CONTENT_KEYS == set()
+        assert "gen_ai.tool.name" in keys
 
 
 class TestKeySpace:
