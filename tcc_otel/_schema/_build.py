@@ -209,7 +209,11 @@ def _step(out: dict[str, AttributeValue], fields: Fields, content: bool) -> None
     if content:
         _copy(out, fields, _STEP_CONTENT_COPIES)
         finish = None if reason is None else str(reason)
-        _messages(out, fields.get(keys.STEP_PROMPT), fields.get(keys.STEP_RESPONSE), finish)
+        # Messages a step read from another instrumentation's span (``_genai``) are richer
+        # than one text each: they stay as they are.
+        prompt = None if keys.GEN_AI_INPUT_MESSAGES in fields else fields.get(keys.STEP_PROMPT)
+        response = None if keys.GEN_AI_OUTPUT_MESSAGES in fields else fields.get(keys.STEP_RESPONSE)
+        _messages(out, prompt, response, finish)
 
 
 _TOOL_CONTENT_COPIES = (
