@@ -147,6 +147,7 @@ def configure(
     max_content_bytes: int | None = None,
     max_data_url_bytes: int | None = None,
     handle_sigterm: bool | None = None,
+    share_spans: bool | None = None,
 ) -> None:
     """Configure tcc_otel explicitly; every argument left at ``None`` falls back to its
     environment variable, then to the default. Pending spans of the previous configuration are
@@ -188,6 +189,10 @@ def configure(
             this (default 32,000) is replaced by a placeholder with its media type and size.
         handle_sigterm: ``TCC_HANDLE_SIGTERM``; on SIGTERM, when the application has no
             handler of its own, deliver pending spans before the process ends (default on).
+        share_spans: ``TCC_SHARE_SPANS``; without ``tracer_provider``, when the application
+            has set a global SDK ``TracerProvider``, its span processors get the run, step and
+            tool-call spans too (from tcc_otel's background thread), so its exporters see
+            whole traces (default on).
 
     Raises:
         ValueError: a URL is neither TCC's endpoint nor this machine, or ``otlp_protocol``
@@ -213,6 +218,7 @@ def configure(
         max_content_bytes=max_content_bytes,
         max_data_url_bytes=max_data_url_bytes,
         handle_sigterm=handle_sigterm,
+        share_spans=share_spans,
     )
 
 

@@ -10,14 +10,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.trace import NonRecordingSpan, Span, Tracer
 
+from tcc_otel._app_providers import AppProviders
 from tcc_otel._config import (
-    FEEDBACK_PATH,
     Config,
     ConfigureOptions,
     base_url_of,
@@ -26,14 +26,16 @@ from tcc_otel._config import (
     resolve,
     traces_url,
 )
-from tcc_otel._export._destination import SCOPE, export_pipeline
-from tcc_otel._export._feedback import build_payload, post_feedback
+from tcc_otel._export._batcher import Limits
+from tcc_otel._export._destination import OFF, SCOPE, Pipeline, export_pipeline
+from tcc_otel._export._feedback import send_feedback
 from tcc_otel._export._pipeline import ExportPipeline
 from tcc_otel._export._process import on_fork_child, register_worker_exit
 from tcc_otel._export._processor import BackgroundProcessor
 from tcc_otel._export._sigterm import SigtermHook
 from tcc_otel._export._spool import any_adoptable
 from tcc_otel._export._stats import Stats
+from tcc_otel._export._wire import origin
 from tcc_otel._guard import Guard, caught
 from tcc_otel._log import enable_debug, logger
 from tcc_otel._records._remote import RemoteRun
@@ -42,7 +44,7 @@ from tcc_otel._records._run import Run
 from tcc_otel._records._span import Sink
 from tcc_otel._records._step import Step
 from tcc_otel._records._tool_call import ToolCall
-from tcc_otel._registry import Registry, Route
+from tcc_otel._registry import Registry
 from tcc_otel._schema._values import to_id
 from tcc_otel._version import __version__
 
@@ -50,46 +52,8 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 _RECOVER = Guard("recovering the spool at import")
-
-
-class Pipeline:
-    """One destination: the Road its records take and, when export is on, what is behind it."""
-
-    __slots__ = ("api_key", "base_url", "processor", "road", "route", "sink")
-
-    def __init__(
-        self,
-        road: Road,
-        *,
-        api_key: str | None = None,
-        base_url: str = "",
-        processor: BackgroundProcessor | None = None,
-        route: Route | None = None,
-        sink: ExportPipeline | None = None,
-    ) -> None:
-        self.road = road
-        self.sink = sink  # where LightSpans go when they end
-        self.route = route  # set for the destination of runs with their own key or URL
-        self.api_key = api_key
-        self.base_url = base_url
-        self.processor = processor  # on the user's provider, handing its spans to ``sink``
-
-    def flush(self, deadline: float) -> bool:
-        """Export what is pending before ``deadline`` (a ``time.monotonic()`` value)."""
-        if self.sink is None:
-            return True
-        return self.sink.flush(max(0.0, deadline - time.monotonic()))
-
-    def shutdown(self, deadline: float) -> None:
-        """Deliver what is pending before ``deadline``, then stop."""
-        if self.processor is not None:
-            self.processor.retire()  # the user's provider keeps calling it; it takes no more
-        if self.sink is not None:
-            self.sink.shutdown(max(0.0, deadline - time.monotonic()))
-
-
-_OFF = Pipeline(Road())
-"""Records go nowhere: after shutdown, or with OTEL_SDK_DISABLED."""
+_UNSENT = origin(None, SCOPE)
+"""The origin of a pipeline that only shares: nothing it holds is encoded with it."""
 
 
 class Client:
@@ -105,11 +69,11 @@ class Client:
         self._closing: list[ExportPipeline] = []  # what the shutdown in progress delivers
         self._recovering: list[Pipeline] = []  # sending a spool at import, before configuration
         self._capture: Sink | None = None  # tcc_otel.testing: where ended spans go instead
-        self._global_seen: object = None  # the global provider last checked for our processor
         self._atexit_registered = False
         self._hooked_pid = 0  # the process whose worker-exit hooks are in place
         self._sigterm = SigtermHook(self._on_sigterm, lambda: self.config.shutdown_timeout)
         self.stats = Stats()
+        self.app = AppProviders(self.runs.open_run, self.stats.add)
         on_fork_child(self._after_fork)
 
     # --- configuration ----------------------------------------------------------------------
@@ -142,7 +106,7 @@ class Client:
             self._recovering = []
             self._shut_down = False
             self._closing = []
-            self._global_seen = None
+            self.app.forget_tracer()
         if config.debug:
             enable_debug()
         if config.handle_sigterm:
@@ -194,7 +158,7 @@ class Client:
         its own processor, which takes the spans routed to it and nothing else.
         """
         if self._shut_down or config.sdk_disabled:
-            return _OFF
+            return OFF
         overridden = base_url is not None
         key = api_key if overridden else config.api_key
         base = base_url if base_url is not None else config.base_url
@@ -217,6 +181,8 @@ class Client:
             found = getattr(provider, "resource", None)
             resource = found if isinstance(found, Resource) else Resource.get_empty()
         sink = self._sink(config, key, base, resource, overridden)
+        if provider is None:
+            sink = self._shared(config, sink)
         processor = None
         if sink is not None and provider is not None:
             add = getattr(provider, "add_span_processor", None)
@@ -228,7 +194,9 @@ class Client:
                 )
                 sink = None
             else:
-                processor = BackgroundProcessor(sink, route=route, route_of=self.runs.route_of)
+                processor = BackgroundProcessor(
+                    sink, route=route, route_of=self.runs.route_of, reader=self.app.reader(config)
+                )
                 add(processor)
 
         road = self._road(config, tracer, sink, provider is None, key, base)
@@ -296,19 +264,44 @@ class Client:
             on_start=lambda: self._exporting(config),
         )
 
+    def _shared(self, config: Config, sink: ExportPipeline | None) -> ExportPipeline | None:
+        """A default-mode destination's pipeline shares with the global provider's processors
+        (``share_spans``); with nothing to send (``exporter="none"``, no key) and a provider to
+        share with, it is one that only shares."""
+        if not config.share_spans or (sink is None and not self.app.sharing.active):
+            return sink
+        if sink is None:
+            start = partial(self._exporting, config)
+            limits = Limits(max_spans=config.max_queue_spans)
+            sink = ExportPipeline(None, self.stats, _UNSENT, limits=limits, on_start=start)
+        sink.share = self.app.sharing
+        return sink
+
     def _follow_global_provider(self) -> None:
         """Default mode: spans that the application's own (global) SDK provider starts inside
-        a run travel to TCC with it. We add a processor to that provider; we never replace it."""
+        a run travel to TCC with it, and (``share_spans``) its processors get our run, step and
+        tool-call spans, so its exporters see whole traces. We add a processor to that
+        provider; we never replace it."""
         with self._lock:
-            provider = trace.get_tracer_provider()
-            if provider is self._global_seen:
+            if not self.app.tracer_changed():
                 return
-            self._global_seen = provider
+            if self.app.follow_tracer(self.config):
+                # destinations with nothing to send are built again, to share
+                self._per_run = {k: p for k, p in self._per_run.items() if p.sink is not None}
+                if self._default is not None and self._default.sink is None:
+                    self._default = None
             pipeline = self.pipeline()
-            add = getattr(provider, "add_span_processor", None)
-            if add is None or pipeline.sink is None or pipeline.processor is not None:
+            add = getattr(self.app.tracer_seen, "add_span_processor", None)
+            if (
+                add is None
+                or pipeline.sink is None
+                or not pipeline.sink.sends
+                or pipeline.processor is not None
+            ):
                 return  # not an SDK provider, nothing to send, or attached already
-            pipeline.processor = BackgroundProcessor(pipeline.sink, route_of=self.runs.route_of)
+            pipeline.processor = BackgroundProcessor(
+                pipeline.sink, route_of=self.runs.route_of, reader=self.app.reader(self.config)
+            )
             add(pipeline.processor)
 
     def _pipelines(self) -> list[Pipeline]:
@@ -329,8 +322,13 @@ class Client:
         """Open a run whose span's parent is the active span."""
         pipeline = self.pipeline_for(api_key, tcc_url)
         road = pipeline.road
-        if road.light and trace.get_tracer_provider() is not self._global_seen:
+        if road.light and self.app.tracer_changed():
             self._follow_global_provider()
+            pipeline = self.pipeline_for(api_key, tcc_url)  # it may now share
+            road = pipeline.road
+        if self.app.logs_changed():
+            with self._lock:
+                self.app.follow_logs()
         if not self._sigterm.settled and self._hooked_pid:  # export began off the main thread
             self._exporting(self.config)
         run = Run(road, run_id, session_id, conversational)
@@ -381,20 +379,7 @@ class Client:
     def _feedback(
         self, run_id: str, score: Any, text: Any, method: str, key: str | None, base: str
     ) -> bool:
-        payload = build_payload(run_id, score, text, method)
-        if len(payload) == 1:
-            logger.warning("%s: nothing valid to send for run %s", method, payload["runId"])
-            return False
-        config = self.config
-        url = config.feedback_url
-        if base and base != config.base_url:  # a run with its own URL
-            url = base + FEEDBACK_PATH
-        if not key and not is_loopback(url):
-            logger.warning(
-                "feedback for run %s was not sent: TCC_API_KEY is not set", payload["runId"]
-            )
-            return False
-        return post_feedback(url, key, payload, config.export_timeout)
+        return send_feedback(self.config, run_id, score, text, method, key, base)
 
     def flush(self, timeout: float) -> bool:
         """Export everything pending within ``timeout`` seconds; ``True`` if all of it went."""
@@ -418,7 +403,7 @@ class Client:
                 pipelines = self._pipelines()
                 self._shut_down = True
                 self._closing = [p.sink for p in pipelines if p.sink is not None]
-                self._default = _OFF
+                self._default = OFF
                 self._per_run = {}
                 self._recovering = []
                 closing = None
@@ -474,6 +459,7 @@ class Client:
         self._lock = threading.RLock()
         self.runs.after_fork()
         self.stats.after_fork()
+        self.app.after_fork()
 
     def recover_spool(self) -> None:
         """With ``TCC_SPOOL_DIR`` set, send what processes that are gone left there now, without

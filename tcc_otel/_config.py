@@ -149,6 +149,9 @@ class Config:
     type and size."""
     handle_sigterm: bool = setting(True, "TCC_HANDLE_SIGTERM", parse=flag)
     """Deliver pending spans on SIGTERM when nobody else handles it."""
+    share_spans: bool = setting(True, "TCC_SHARE_SPANS", parse=flag)
+    """Default mode: the span processors of the application's global SDK provider get the run,
+    step and tool-call spans too, so its exporters see whole traces."""
 
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each setting was given: ``IN_CODE``, the environment variable, or ``DEFAULT``. A
@@ -206,6 +209,7 @@ class ConfigureOptions(TypedDict, total=False):
     max_content_bytes: int | None
     max_data_url_bytes: int | None
     handle_sigterm: bool | None
+    share_spans: bool | None
 
 
 def is_loopback(url: str) -> bool:

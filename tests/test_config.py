@@ -331,6 +331,7 @@ ENV_SAMPLES: dict[str, tuple[str, object]] = {
     "max_content_bytes": ("100", 100),
     "max_data_url_bytes": ("200", 200),
     "handle_sigterm": ("false", False),
+    "share_spans": ("off", False),
 }
 """For each setting read from the environment: a text for its first variable, and the value."""
 
@@ -354,6 +355,7 @@ CODE_SAMPLES: ConfigureOptions = {
     "max_content_bytes": 10,
     "max_data_url_bytes": 20,
     "handle_sigterm": False,
+    "share_spans": False,
 }
 """For each ``configure()`` keyword: a value that is used as given."""
 

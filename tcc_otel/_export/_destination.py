@@ -1,8 +1,9 @@
-"""One destination's export pipeline: the transport the configuration asks for, the spool, the
-bounds, and the origin (resource and scope) of the records' spans."""
+"""One destination: the road its records take and its export pipeline (the transport the
+configuration asks for, the spool, the bounds, and the origin of the records' spans)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from opentelemetry.sdk.resources import Resource
@@ -11,10 +12,13 @@ from tcc_otel._config import Config
 from tcc_otel._export._batcher import Limits
 from tcc_otel._export._exporter import Exporter, OtlpHttpExporter
 from tcc_otel._export._pipeline import ExportPipeline
+from tcc_otel._export._processor import BackgroundProcessor
 from tcc_otel._export._spool import Spool
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import origin
 from tcc_otel._log import logger
+from tcc_otel._records._road import Road
+from tcc_otel._registry import Route
 from tcc_otel._version import __version__
 
 SCOPE = "tcc_otel"
@@ -79,3 +83,43 @@ def _spool(directory: str | None, url: str, key: str | None) -> Spool | None:
             "TCC_SPOOL_DIR %s cannot be used (%s); spans are sent without a spool", directory, exc
         )
         return None
+
+
+class Pipeline:
+    """One destination: the Road its records take and, when export is on, what is behind it."""
+
+    __slots__ = ("api_key", "base_url", "processor", "road", "route", "sink")
+
+    def __init__(
+        self,
+        road: Road,
+        *,
+        api_key: str | None = None,
+        base_url: str = "",
+        processor: BackgroundProcessor | None = None,
+        route: Route | None = None,
+        sink: ExportPipeline | None = None,
+    ) -> None:
+        self.road = road
+        self.sink = sink  # where LightSpans go when they end
+        self.route = route  # set for the destination of runs with their own key or URL
+        self.api_key = api_key
+        self.base_url = base_url
+        self.processor = processor  # on the user's provider, handing its spans to ``sink``
+
+    def flush(self, deadline: float) -> bool:
+        """Export what is pending before ``deadline`` (a ``time.monotonic()`` value)."""
+        if self.sink is None:
+            return True
+        return self.sink.flush(max(0.0, deadline - time.monotonic()))
+
+    def shutdown(self, deadline: float) -> None:
+        """Deliver what is pending before ``deadline``, then stop."""
+        if self.processor is not None:
+            self.processor.retire()  # the user's provider keeps calling it; it takes no more
+        if self.sink is not None:
+            self.sink.shutdown(max(0.0, deadline - time.monotonic()))
+
+
+OFF = Pipeline(Road())
+"""Records go nowhere: after shutdown, or with OTEL_SDK_DISABLED."""

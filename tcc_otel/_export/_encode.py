@@ -47,7 +47,13 @@ def prepare(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], Non
 
 def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
     """``span`` encoded (export thread); ``count`` adds to ``stats()`` counters."""
-    name, found, dropped = prepare(span, limits, count)
+    return encode_prepared(span, prepare(span, limits, count))
+
+
+def encode_prepared(span: LightSpan, prepared: Prepared) -> bytes:
+    """``span`` encoded with the name and attributes ``prepare`` built for it, which the
+    application's own span processors may get too (``_share``)."""
+    name, found, dropped = prepared
     parent = span.parent
     code, message = span.status
     return _wire.span(

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from tcc_otel._config import FEEDBACK_PATH, Config, is_loopback
 from tcc_otel._log import logger
 from tcc_otel._schema._redact import redact_text, redact_url
 from tcc_otel._schema._values import clean_text, warn_dropped
@@ -71,3 +72,25 @@ def post_feedback(url: str, api_key: str | None, payload: dict[str, str], timeou
         status,
     )
     return False
+
+
+def send_feedback(
+    config: Config, run_id: str, score: Any, text: Any, method: str, key: str | None, base: str
+) -> bool:
+    """Validate and post feedback for ``run_id`` to the feedback URL of ``base`` (the
+    configured one, or a run's own) with ``key``; ``True`` if the endpoint accepted it.
+
+    Raises:
+        ValueError: neither score nor text is given, or the text is over 2,000 characters.
+    """
+    payload = build_payload(run_id, score, text, method)
+    if len(payload) == 1:
+        logger.warning("%s: nothing valid to send for run %s", method, payload["runId"])
+        return False
+    url = config.feedback_url
+    if base and base != config.base_url:  # a run with its own URL
+        url = base + FEEDBACK_PATH
+    if not key and not is_loopback(url):
+        logger.warning("feedback for run %s was not sent: TCC_API_KEY is not set", payload["runId"])
+        return False
+    return post_feedback(url, key, payload, config.export_timeout)

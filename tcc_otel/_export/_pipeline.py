@@ -21,8 +21,10 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 
 from tcc_otel._export._batch import Batch
 from tcc_otel._export._batcher import Batcher, Limits
-from tcc_otel._export._encode import light_span
+from tcc_otel._export._encode import Prepared, encode_prepared, prepare
 from tcc_otel._export._exporter import Exporter, Outcome
+from tcc_otel._export._foreign import Foreign
+from tcc_otel._export._foreign import encode as foreign_span
 from tcc_otel._export._process import background_thread, on_fork_child
 from tcc_otel._export._spool import Spool
 from tcc_otel._export._stats import Stats
@@ -32,16 +34,23 @@ from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema._kinds import is_run, run_id_of
 
-Item = Union[LightSpan, ReadableSpan]
+Item = Union[LightSpan, ReadableSpan, Foreign]
 """An ended span: a record's in the default mode, or an SDK span of the user's provider."""
+Share = Callable[[LightSpan, Prepared], None]
+"""Hands a record's span, with the name and attributes built for it, to the application's span
+processors (``_share.Sharing``); never raises."""
 
 
 class ExportPipeline:
-    """Per-destination pipeline: submit() on any thread; two daemon worker threads."""
+    """Per-destination pipeline: submit() on any thread; two daemon worker threads.
+
+    Without an exporter it sends nothing and only shares (``share``) the records' spans: the
+    default mode with nothing to send to TCC, under a global SDK provider.
+    """
 
     def __init__(
         self,
-        exporter: Exporter,
+        exporter: Exporter | None,
         stats: Stats,
         record_origin: Origin,
         *,
@@ -59,6 +68,7 @@ class ExportPipeline:
         self._on_start = on_start  # the process hooks: exit, signals (once per process)
         self.span_limits = SpanLimits()  # OTEL_SPAN_ATTRIBUTE_* limits, read once
         self._log = RateLimitedLog()
+        self.share: Share | None = None  # set by the client; kept in a forked child
         self._encoding = Guard(
             "encoding a span (it was dropped)", self._encode_failed, reraise=False
         )
@@ -132,7 +142,14 @@ class ExportPipeline:
     def uncounted(self) -> int:
         """Spans handed over that ``Stats`` does not count as recorded yet: the batcher counts
         them as it takes them, so the caller's thread never takes the counters' lock."""
+        if self._exporter is None:
+            return 0  # sending nothing, it records nothing
         return self._taken + len(self._inbox)
+
+    @property
+    def sends(self) -> bool:
+        """Whether spans go somewhere (TCC or a collector); else they are only shared."""
+        return self._exporter is not None
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is pending, without asking for a flush; ``True`` if it got there.
@@ -158,6 +175,8 @@ class ExportPipeline:
         with self._lock:
             if self._batcher is None and not self._inbox:
                 return True
+            if self._closed and self._batcher is not None and not self._batcher.is_alive():
+                return not self.pending()  # shut down: nothing will come, nobody to wait for
             if self._batcher is None:
                 self._start()
             self._flushes.append(done)
@@ -179,14 +198,16 @@ class ExportPipeline:
             if self._closed:
                 return
             self._closed = True
-        self._exporter.set_deadline(deadline)  # retries and requests end by the deadline
+        if self._exporter is not None:
+            self._exporter.set_deadline(deadline)  # retries and requests end by the deadline
         delivered = self.flush(timeout)
         for thread in (self._batcher, self._sender):
             if thread is not None:
                 thread.join(max(0.0, deadline - time.monotonic()))
         if not delivered:
             self._account_leftovers(timeout)
-        self._exporter.shutdown()
+        if self._exporter is not None:
+            self._exporter.shutdown()
         kept = self.spooled()
         if self._spool is not None:
             self._spool.close()  # what is left, any later process (or pipeline) sends
@@ -200,7 +221,8 @@ class ExportPipeline:
 
     def _account_leftovers(self, timeout: float) -> None:
         """Count what the deadline left behind; spooled batches stay for the next process."""
-        counted = self._exporter.abandon()  # stop counting the batch in flight
+        # stop counting the batch in flight
+        counted = 0 if self._exporter is None else self._exporter.abandon()
         with self._lock:
             in_flight = self._in_flight
             kept = sum(
@@ -306,21 +328,43 @@ class ExportPipeline:
     def _count_taken(self) -> None:
         if self._taken:
             taken, self._taken = self._taken, 0
-            self._stats.add("recorded", taken)
+            if self._exporter is not None:  # sharing only: nothing to count
+                self._stats.add("recorded", taken)
 
     def _place(self, item: Item, now: float) -> None:
         """Encode one ended span and hand it to the batcher."""
-        if isinstance(item, ReadableSpan):
+        if isinstance(item, Foreign):
+            span = item.span
+            run_id = run_id_of(span.attributes) or ""
+            encoded = (sdk_origin(span), foreign_span(item, self.span_limits, self._stats.add))
+            local = self._groups.waiting_for(run_id) or self._is_local_run(run_id)
+            run_span = False
+        elif isinstance(item, ReadableSpan):
             run_id = run_id_of(item.attributes) or ""
             run_span = is_run(item.attributes)
             encoded = (sdk_origin(item), sdk_span(item))
             local = self._groups.waiting_for(run_id) or self._is_local_run(run_id)
         else:
-            run_id = item.run_id
-            run_span = item.is_run
-            encoded = (self._origin, light_span(item, self.span_limits, self._stats.add))
-            local = item.local
+            self._place_light(item, now)
+            return
         self._groups.place(run_id, run_span, local, encoded, now)
+
+    def _place_light(self, span: LightSpan, now: float) -> None:
+        """Encode a record's span and, when sharing, hand it to the application's span
+        processors: both from the one name and attribute set that ``prepare`` builds."""
+        share = self.share
+        if self._exporter is None:  # sharing only
+            if share is not None:
+                share(span, prepare(span, self.span_limits, self._stats.add))
+            self._forget(1)
+            return
+        run_id, run_span, local = span.run_id, span.is_run, span.local
+        prepared = prepare(span, self.span_limits, self._stats.add)
+        # encoded before it is shared: nothing an application's processor does reaches TCC
+        encoded = (self._origin, encode_prepared(span, prepared))
+        self._groups.place(run_id, run_span, local, encoded, now)
+        if share is not None:
+            share(span, prepared)
 
     def _queue_batch(self, batch: Batch) -> None:
         """Hand a batch to the sender; past the byte bound, the oldest batches give way."""
@@ -376,7 +420,8 @@ class ExportPipeline:
         spooled = batch.spool_path is not None
         outcome = Outcome.DROPPED  # unless the exporter says otherwise
         with Guard("sending a batch", lambda: self._dropped_batch(batch), reraise=False):
-            outcome = self._exporter.deliver(batch, keep=spooled)
+            if self._exporter is not None:  # else no batch is ever made
+                outcome = self._exporter.deliver(batch, keep=spooled)
         if outcome is Outcome.KEPT and not self._closed:
             with self._lock:  # endpoint still down: try again later, it is safe on disk
                 self._in_flight = None
@@ -411,7 +456,8 @@ class ExportPipeline:
         """In a forked child: no threads, fresh locks, an empty pipeline started on first use;
         the parent's spans, connection and spool files stay the parent's."""
         self._init_state()
-        self._exporter.after_fork()
+        if self._exporter is not None:
+            self._exporter.after_fork()
         if self._spool is not None:
             self._spool.after_fork()
 

@@ -8,16 +8,22 @@ from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from tcc_otel._export._foreign import Reader, Taken, take
 from tcc_otel._export._pipeline import ExportPipeline
-from tcc_otel._records._context import run_id_in
+from tcc_otel._guard import Guard
+from tcc_otel._records._context import record_in, run_id_in
 from tcc_otel._schema import _keys as attrs
 from tcc_otel._schema._kinds import is_run, run_id_of
+
+_START = Guard("following a span started inside a run")
+_READ = Guard("reading another instrumentation's span")
 
 
 class BackgroundProcessor(SpanProcessor):
     """Takes ended spans that belong to a run; the pipeline exports them off the caller's
     thread. Spans started inside a run get its ``tcc.runId``; spans outside any run are not
-    ours to send and are ignored.
+    ours to send and are ignored. With a ``reader``, other instrumentations' LLM and tool
+    spans become steps and tool calls in TCC's copy (``_foreign``).
 
     Several processors may sit on one provider, one per destination: each takes the spans
     whose run ``route_of`` maps to its ``route`` (``None`` for the configured destination).
@@ -29,10 +35,12 @@ class BackgroundProcessor(SpanProcessor):
         *,
         route: Hashable | None = None,
         route_of: Callable[[str], Hashable | None] | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.pipeline = pipeline
         self._route = route
         self._route_of = route_of
+        self._reader = reader  # reads other instrumentations' LLM and tool spans
         self._retired = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -43,9 +51,13 @@ class BackgroundProcessor(SpanProcessor):
         span_attrs = span.attributes
         if span_attrs and attrs.TCC_RUN_ID in span_attrs:
             return  # one of our records, or stamped already
-        run_id = run_id_in(parent_context or otel_context.get_current())
+        context = parent_context or otel_context.get_current()
+        run_id = run_id_in(context)
         if run_id is not None:
             span.set_attribute(attrs.TCC_RUN_ID, run_id)
+            if self._reader is not None:
+                with _START:
+                    self._reader.inside.started(span.context.span_id, record_in(context))
 
     def on_end(self, span: ReadableSpan) -> None:
         """Hand ``span`` to the pipeline if it belongs to a run routed here."""
@@ -57,7 +69,13 @@ class BackgroundProcessor(SpanProcessor):
             return
         if self._route_of is not None and self._route_of(run_id) != self._route:
             return  # the run has its own key or URL: another processor sends it
-        self.pipeline.submit(span, is_run(span_attrs))
+        if attrs.TCC_TYPE in span_attrs or self._reader is None:  # ours (provider mode)
+            self.pipeline.submit(span, is_run(span_attrs))
+            return
+        item: Taken = span
+        with _READ:
+            item = take(span, run_id, self._reader)
+        self.pipeline.submit(item, False)
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything handed over so far; ``True`` if done within the timeout."""

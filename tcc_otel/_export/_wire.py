@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import TraceState
 
@@ -334,8 +334,14 @@ def _sdk_origin(resource: Resource, scope: InstrumentationScope | None) -> Origi
     )
 
 
-def sdk_span(item: ReadableSpan) -> bytes:
-    """One SDK span as an encoded ``Span`` message."""
+def sdk_span(
+    item: ReadableSpan,
+    attrs: Mapping[str, Any] | None = None,
+    events: Sequence[Event] | None = None,
+    dropped_attributes: int = 0,
+) -> bytes:
+    """One SDK span as an encoded ``Span`` message; ``attrs`` and ``events``, when given,
+    replace the span's own (``dropped_attributes`` adds to its count)."""
     context = item.get_span_context()
     assert context is not None
     parent = item.parent
@@ -349,8 +355,10 @@ def sdk_span(item: ReadableSpan) -> bytes:
         kind=item.kind.value + 1,
         start_ns=item.start_time or 0,
         end_ns=item.end_time or 0,
-        attrs=item.attributes,
-        events=[(e.name, e.timestamp, e.attributes) for e in item.events],
+        attrs=item.attributes if attrs is None else attrs,
+        events=[(e.name, e.timestamp, e.attributes) for e in item.events]
+        if events is None
+        else [(e.name, e.timestamp, e.attributes) for e in events],
         links=[
             link(
                 ln.context.trace_id,
@@ -364,7 +372,7 @@ def sdk_span(item: ReadableSpan) -> bytes:
         status_code=status.status_code.value,
         status_message=status.description,
         trace_state=trace_state_text(context.trace_state),
-        dropped_attributes=item.dropped_attributes,
+        dropped_attributes=item.dropped_attributes + dropped_attributes,
         dropped_events=item.dropped_events,
         dropped_links=item.dropped_links,
     )

@@ -17,6 +17,9 @@ from tcc_otel._records._span import LightSpan
 from tcc_otel._schema import _keys as attrs
 from tcc_otel._schema._kinds import run_id_of
 
+RECORD = otel_context.create_key("tcc_otel.record")
+"""Context key of the record a ``with`` block made active (``record_in``)."""
+
 W3C = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 """Always W3C, whatever ``OTEL_PROPAGATORS`` says: the other side is TCC-aware code."""
 
@@ -50,3 +53,8 @@ def run_id_in(context: Context) -> str | None:
         return run_id
     found = baggage.get_baggage(attrs.TCC_RUN_ID, context)
     return None if found is None else str(found)
+
+
+def record_in(context: Context) -> object | None:
+    """The innermost record a ``with`` block made active in ``context``, if any."""
+    return otel_context.get_value(RECORD, context)

@@ -14,10 +14,12 @@ from opentelemetry.trace import Span, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel._guard import Guard
+from tcc_otel._records._context import RECORD
 from tcc_otel._records._road import Road
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema import _keys as attrs
 from tcc_otel._schema._build import Snapshot, attributes, span_name
+from tcc_otel._schema._genai import gaps
 from tcc_otel._schema._limits import fit_for_sdk, is_own
 from tcc_otel._schema._values import (
     Unconvertible,
@@ -51,6 +53,7 @@ class Record:
         "_claim",
         "_ended",
         "_fields",
+        "_filled",
         "_road",
         "_run_id",
         "_span",
@@ -84,6 +87,7 @@ class Record:
         self._fields: dict[str, AttributeValue] = {}
         self._tokens: list[Any] | None = None  # context tokens of ``with`` blocks, if any
         self._unconverted: dict[str, Unconvertible] | None = None  # required fields that failed
+        self._filled = False  # took the fields of an instrumented call inside it (``fill``)
 
     # --- state -----------------------------------------------------------------------------
 
@@ -188,6 +192,25 @@ class Record:
         self._require_open("status")
         self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
         return self
+
+    def fill(self, found: Mapping[str, AttributeValue]) -> bool:
+        """Take the fields of an instrumented call made inside this record (another
+        instrumentation's span, read by ``_schema._genai``) where this record has none: the
+        record's own fields win. Once per record; ``False`` if it ended or took one already."""
+        if self._ended or self._filled:
+            return False
+        self._filled = True
+        fields = self._fields
+        for key, value in gaps(fields, found).items():
+            if key in attrs.CONTENT_KEYS and type(value) is str:
+                converted = self._content(value, f"{self._NAME} (instrumented call)")
+                if isinstance(converted, str):
+                    fields[key] = converted
+            else:
+                fields[key] = value
+            if self._unconverted:
+                self._unconverted.pop(key, None)
+        return True
 
     # --- ending ----------------------------------------------------------------------------
 
@@ -314,7 +337,8 @@ class Record:
     # --- context managers -------------------------------------------------------------------
 
     def __enter__(self: R) -> R:
-        token = otel_context.attach(trace.set_span_in_context(self._span))
+        context = otel_context.set_value(RECORD, self, trace.set_span_in_context(self._span))
+        token = otel_context.attach(context)
         if self._tokens is None:
             self._tokens = [token]
         else:

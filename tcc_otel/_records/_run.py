@@ -93,7 +93,7 @@ class Run(Record):
     def step(self, step_id: str | None = None) -> Step:
         """Start a step of this run; its span is the run's child."""
         self._require_open("step")
-        return Step(self._road, self._run_id, self._span, step_id, on_end=self._step_ended)
+        return Step(self._road, self._run_id, self._span, step_id, on_end=self.count_step)
 
     def tool_call(self, tool_name: Any = None, tool_call_id: str | None = None) -> ToolCall:
         """Start a tool call of this run; its span is the run's child."""
@@ -108,8 +108,9 @@ class Run(Record):
         """
         return self._road.feedback(self._run_id, score, text, "Run.feedback()")
 
-    def _step_ended(self, fields: Fields) -> None:
-        """A step of this run ended: its usage counts in the run's totals, if still open."""
+    def count_step(self, fields: Fields) -> None:
+        """A step of this run ended (one of its own, or an instrumented LLM call read as a
+        step): its usage counts in the run's totals, if the run is still open."""
         if not self._ended:
             self._steps.append(fields)  # atomic; the run's snapshot copies the list
 

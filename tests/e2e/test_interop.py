@@ -66,7 +66,8 @@ class TestApplicationSpans:
 
     def test_default_mode_global_provider(self, receiver: Receiver) -> None:
         """In the default mode, the application's global SDK provider keeps exporting its own
-        spans, and those inside the run also reach TCC, stamped and nested under the step."""
+        spans, and gets the run and step spans too (whole traces); its spans inside the run
+        also reach TCC, stamped and nested under the step."""
         env = {**os.environ, "TCC_BASE_URL": receiver.url}
         done = subprocess.run(
             [sys.executable, str(SCRIPTS / "global_provider_app.py")],
@@ -79,7 +80,13 @@ class TestApplicationSpans:
         assert (done.returncode, done.stderr) == (0, "")
         assert json.loads(done.stdout) == {
             "flushed": True,
-            "app_exporter_saw": ["GET /health", "POST /v1/chat/completions", "connect"],
+            "app_exporter_saw": [
+                "GET /health",
+                "POST /v1/chat/completions",
+                "chat",
+                "connect",
+                "invoke_agent",
+            ],
         }
         spans = named(receiver.spans)
         assert sorted(spans) == ["POST /v1/chat/completions", "chat", "connect", "invoke_agent"]

@@ -146,6 +146,21 @@ class TestRunBatches:
         assert names(server) == [("step-1", "tool-1", "step-2", "agent")]
         assert rig.stats.snapshot() == pipeline_counters(recorded=4, exported=4)
 
+    def test_flush_after_shutdown_returns_at_once(
+        self, server: FaultServer, rigs: list[Rig]
+    ) -> None:
+        """A provider flushed after ``tcc.shutdown()`` (an application's exit path) calls our
+        processor's flush: with the threads stopped there is nothing to wait for."""
+        rig = Rig(server.traces_url, Limits(), local_runs=frozenset({"run-a"}))
+        rig.submit(make_span("agent", "run-a", "run"))
+        rig.close()
+        answers: list[bool] = []
+        waiter = threading.Thread(target=lambda: answers.append(rig.pipeline.flush(3600.0)))
+        waiter.start()
+        waiter.join(HANG_GUARD)
+        assert not waiter.is_alive(), "flush waited for threads that had stopped"
+        assert answers == [True]
+
     def test_runs_back_to_back_share_a_request(self, server: FaultServer, rigs: list[Rig]) -> None:
         """Two runs ended before the batcher looks go out in one request, each run whole."""
         gate = threading.Event()

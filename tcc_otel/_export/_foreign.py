@@ -1,0 +1,135 @@
+"""Spans of other GenAI instrumentations inside a run, on their way to TCC.
+
+``take`` (caller's thread, when such a span ends) reads it with ``_schema._genai``: an LLM call
+becomes a step and a tool span a tool call, in the copy bound for TCC; when a record of ours
+encloses the call (``with r.step():`` around an instrumented request), that record takes the
+call's fields instead (its own win) and the span stays a plain child, so each request counts
+once. The span itself is never changed: the application's exporters get it as it was written.
+``encode`` (export thread) writes TCC's copy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Protocol, Union
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
+from opentelemetry.util.types import AttributeValue
+
+from tcc_otel._export import _wire
+from tcc_otel._export._inside import Inside
+from tcc_otel._records._step import Step
+from tcc_otel._records._tool_call import ToolCall
+from tcc_otel._schema import _genai
+from tcc_otel._schema import _keys as keys
+from tcc_otel._schema._build import STEP, Fields, Snapshot, attributes
+from tcc_otel._schema._calls import Event, is_content_key
+from tcc_otel._schema._from_semconv import CONTENT_EVENTS
+from tcc_otel._schema._limits import fit_attributes
+from tcc_otel._schema._values import report_limits
+
+GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.", "input.", "output.", "tool.", "traceloop.")
+"""Attributes that make a span an LLM or tool span to a reader; an enclosed call's TCC copy
+leaves them out (its record carries them)."""
+
+
+class Counts(Protocol):
+    """Where a step read from an instrumented call counts: its open run."""
+
+    def count_step(self, fields: Fields) -> None: ...
+
+
+class Foreign(NamedTuple):
+    """Another instrumentation's span of a run, and what TCC's copy of it is."""
+
+    span: ReadableSpan
+    snapshot: Snapshot | None
+    """The step or tool call it was read as; ``None`` for a plain span."""
+    enclosed: bool
+    """A record of ours took its fields: TCC's copy is a plain span."""
+    capture_content: bool
+
+
+Taken = Union[ReadableSpan, Foreign]
+
+
+class Reader(NamedTuple):
+    """What reading other instrumentations' spans needs, one per configuration."""
+
+    inside: Inside
+    """Spans followed since they started inside a run (shared by a client's processors)."""
+    open_run: Callable[[str], Counts | None]
+    """The open run with that id, if any."""
+    capture_content: bool
+    content_once: bool
+
+
+def take(span: ReadableSpan, run_id: str, reader: Reader) -> Taken:
+    """What goes to export for another instrumentation's ended ``span`` of run ``run_id``:
+    the span itself when TCC's copy is the same, else a ``Foreign``. Caller's thread."""
+    capture_content = reader.capture_content
+    context = span.get_span_context()
+    span_id = context.span_id if context is not None else 0
+    opened = reader.inside.ended(span_id)
+    events = [] if opened is None else list(opened.events)
+    events.extend(Event(e.name, None, e.attributes or {}) for e in span.events if _content(e.name))
+    call = _genai.read(span.attributes or {}, events)
+    if call is None:
+        return span if capture_content else Foreign(span, None, False, False)
+    found = _genai.fields(call)
+    record = None if opened is None else opened.record
+    own = Step if call.kind == STEP else ToolCall
+    if isinstance(record, own) and record.run_id == run_id and record.fill(found):
+        return Foreign(span, None, True, capture_content)
+    if call.kind == STEP:
+        run = reader.open_run(run_id)
+        if run is not None:
+            run.count_step(found)
+    trace_id = context.trace_id if context is not None else 0
+    found[keys.TCC_TYPE] = call.kind
+    found[keys.TCC_STEP_ID if call.kind == STEP else keys.TCC_TOOL_CALL_ID] = _record_id(
+        trace_id, span_id
+    )
+    snapshot = Snapshot(call.kind, found, capture_content, content_once=reader.content_once)
+    return Foreign(span, snapshot, False, capture_content)
+
+
+def _content(event_name: str) -> bool:
+    """Whether a span event carries a call's messages (folded into TCC's copy, or left out
+    with content capture off); per-chunk events of a stream stay, with their times."""
+    return event_name in CONTENT_EVENTS
+
+
+def _record_id(trace_id: int, span_id: int) -> str:
+    """A stable UUID for a step or tool call read from a span: the same span, the same id."""
+    return str(uuid.UUID(int=((trace_id & (2**64 - 1)) << 64) | span_id, version=4))
+
+
+def tcc_attributes(item: Foreign) -> dict[str, AttributeValue]:
+    """TCC's copy of the span's attributes (export thread)."""
+    found: Mapping[str, Any] = item.span.attributes or {}
+    if item.enclosed:
+        return {k: v for k, v in found.items() if not k.startswith(GENAI_PREFIXES)}
+    if item.snapshot is not None:
+        # The call's content is in the snapshot, in the conventions' shape: once is enough.
+        start = {k: v for k, v in found.items() if not is_content_key(k)}
+        return attributes(item.snapshot, start)
+    if not item.capture_content:
+        return {k: v for k, v in found.items() if not is_content_key(k)}
+    return dict(found)
+
+
+def encode(item: Foreign, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
+    """TCC's copy of the span, encoded, within the ``OTEL_*`` span limits (export thread)."""
+    span = item.span
+    found = tcc_attributes(item)
+    max_count = limits.max_span_attributes
+    max_length = limits.max_span_attribute_length
+    fitted = fit_attributes(found, max_count, max_length)
+    if fitted.dropped or fitted.truncated:
+        kind = found.get(keys.TCC_TYPE)
+        report_limits(count, fitted, max_count, max_length, kind, provider=False)
+    keep_events = item.capture_content and item.snapshot is None and not item.enclosed
+    events = None if keep_events else [e for e in span.events if not _content(e.name)]
+    return _wire.sdk_span(span, fitted.attributes, events, fitted.dropped)
