@@ -1,5 +1,7 @@
 # make demo: an example agent traced, its run shown as a tree by a local receiver (no key); on a
 #   terminal the receiver and its web page stay up until Ctrl-C.
+# make demo-auto: the same for examples/auto_instrumentation/openai_agent.py, whose LLM calls
+#   OpenTelemetry's openai-v2 instrumentation traces (its packages go in .venv-genai/openai-v2).
 # make test: ruff, mypy --strict and the test suite, in .venv (created if missing).
 # make bench: tcc_otel vs raw OpenTelemetry vs contextcompany, side by side (benchmarks/README.md);
 #   BENCH_ARGS=--quick for a ~20 s smoke run.
@@ -8,12 +10,14 @@ PYTHON ?= python3
 VENV ?= .venv
 DEMO_PORT ?= 4318
 DEMO_DB ?= tcc-otel-dev.db
+DEMO_SCRIPT ?= examples/weather_agent.py
+DEMO_PYTHON ?= $(BIN)/python
 BIN := $(VENV)/bin
 
 # Exits 0 when something accepts TCP connections on 127.0.0.1:$(DEMO_PORT).
 PORT_OPEN = $(BIN)/python -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()' $(DEMO_PORT) 2>/dev/null
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo demo-auto test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,12 +54,17 @@ demo: $(VENV)/.installed
 		tries=$$((tries + 1)); sleep 0.1; \
 	done; \
 	env -u TCC_API_KEY TCC_BASE_URL=http://127.0.0.1:$(DEMO_PORT) \
-		$(BIN)/python examples/weather_agent.py; \
+		$(DEMO_PYTHON) $(DEMO_SCRIPT); \
 	if [ -t 1 ]; then \
 		echo "make demo: open http://127.0.0.1:$(DEMO_PORT)/ to see the run; Ctrl-C stops the receiver"; \
 	fi; \
 	wait $$receiver; \
 	trap - EXIT
+
+demo-auto: $(VENV)/.installed
+	@venv=$$(bash tests/genai/venv.sh openai-v2) && \
+	$(MAKE) --no-print-directory demo DEMO_PYTHON=$$venv/bin/python \
+		DEMO_SCRIPT=examples/auto_instrumentation/openai_agent.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

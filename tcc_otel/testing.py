@@ -1,4 +1,6 @@
-"""Helpers for your own tests: capture tcc_otel's spans in memory instead of exporting them.
+"""Helpers for your own tests: capture tcc_otel's spans in memory instead of exporting them
+(``capture``), and a fake OpenAI-compatible server on 127.0.0.1 for the real ``openai`` client and
+the instrumentations around it (``FakeOpenAI``: deterministic replies, streaming, tool calls).
 
 The records take tcc_otel's default road (the same builders, value rules and span limits as
 what is exported); each ended span is handed over as an OpenTelemetry ``ReadableSpan``.
@@ -19,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import tcc_otel
 from tcc_otel._client import Client
 from tcc_otel._export._encode import prepare
+from tcc_otel._local._fake_openai import FakeOpenAI
 from tcc_otel._records._span import LightSpan
 
 if TYPE_CHECKING:
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 
     from tcc_otel._config import ConfigureOptions
 
-__all__ = ["CapturedSpans", "capture"]
+__all__ = ["CapturedSpans", "FakeOpenAI", "capture"]
 
 _KINDS = {kind.value + 1: kind for kind in SpanKind}  # OTLP number -> API enum
 _CODES = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}

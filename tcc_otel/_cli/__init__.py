@@ -13,6 +13,7 @@ import time
 from tcc_otel._cli import _doctor
 from tcc_otel._cli import _spool as _spool_command
 from tcc_otel._config import TRACES_PATH
+from tcc_otel._local import _fake_openai as fake_openai
 from tcc_otel._local._api import Api
 from tcc_otel._local._model import ReceivedSpan
 from tcc_otel._local._printer import RunPrinter
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         return _spool_command.run(
             args.dir, send=args.send, timeout=args.timeout, as_json=args.json, write=_write
         )
+    if args.command == "fake-openai":
+        return fake_openai.main(["--port", str(args.port)])
     if isinstance(sys.stdout, io.TextIOWrapper):  # a console that cannot show "├─" gets "?"
         sys.stdout.reconfigure(errors="replace")
     color = not args.no_color and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -103,6 +106,18 @@ def _parser() -> argparse.ArgumentParser:
     spool.add_argument("--send", action="store_true", help="send what no running process owns")
     _timeout(spool, 30.0, "time --send may take (default 30)")
     spool.add_argument("--json", action="store_true", help="write one JSON object")
+    fake = commands.add_parser(
+        "fake-openai",
+        help="serve a fake OpenAI-compatible chat API on 127.0.0.1, to try instrumentations",
+        description=(
+            "Answer POST /v1/chat/completions deterministically (text, streaming, tool calls, "
+            "token usage with cached tokens), so the real openai client and the GenAI "
+            "instrumentations around it run with no key. Ctrl-C stops it."
+        ),
+    )
+    fake.add_argument(
+        "--port", type=_port, default=8001, help="TCP port, 0 picks a free one (default 8001)"
+    )
     budget = _doctor.DEFAULT_BUDGET
     _timeout(doctor, budget, f"time the test span may take, retries included (default {budget:g})")
     return parser
