@@ -21,8 +21,8 @@ from tcc_otel._export._share import Count, Sharing
 class AppProviders:
     """What tcc_otel keeps of the application's global providers; one per client."""
 
-    def __init__(self, open_run: Callable[[str], Counts | None], count: Count) -> None:
-        self.inside = Inside()  # spans of other instrumentations open inside runs
+    def __init__(self, open_run: Callable[[str], Counts | None], count: Count, note: Count) -> None:
+        self.inside = Inside(count=note)  # spans of other instrumentations open inside runs
         self.sharing = Sharing(skip=BackgroundProcessor, count=count)
         self._open_run = open_run
         self.tracer_seen: object = None  # the global tracer provider last followed

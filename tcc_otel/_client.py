@@ -73,7 +73,7 @@ class Client:
         self._hooked_pid = 0  # the process whose worker-exit hooks are in place
         self._sigterm = SigtermHook(self._on_sigterm, lambda: self.config.shutdown_timeout)
         self.stats = Stats()
-        self.app = AppProviders(self.runs.open_run, self.stats.add)
+        self.app = AppProviders(self.runs.open_run, self.stats.add, self.stats.note)
         on_fork_child(self._after_fork)
 
     # --- configuration ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ events logged for it, until the span ends. Shared by a client's span and log pro
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 from tcc_otel._schema._calls import Event
 
@@ -26,9 +27,12 @@ class Opened:
 class Inside:
     """Followed spans by span id. No lock: each call is one dict operation under the GIL."""
 
-    def __init__(self, limit: int = OPEN_SPANS_KEPT) -> None:
+    def __init__(
+        self, limit: int = OPEN_SPANS_KEPT, count: Callable[[str, int], None] | None = None
+    ) -> None:
         self._open: dict[int, Opened] = {}
         self._limit = limit
+        self._count = count  # lock-free ``stats()`` notes of what the bounds left out
 
     def started(self, span_id: int, record: object | None) -> None:
         """A span started inside a run; ``record`` is the record around it, if any."""
@@ -39,6 +43,7 @@ class Inside:
             # Another thread may change it meanwhile: the bound holds on the next call.
             with contextlib.suppress(StopIteration, KeyError, RuntimeError):
                 del spans[next(iter(spans))]
+                self._note("followed_spans_forgotten")
         spans[span_id] = Opened(record)
 
     def logged(self, span_id: int, event: Event) -> bool:
@@ -48,7 +53,13 @@ class Inside:
             return False
         if len(opened.events) < EVENTS_PER_SPAN:
             opened.events.append(event)
+        else:
+            self._note("content_events_dropped")
         return True
+
+    def _note(self, name: str) -> None:
+        if self._count is not None:
+            self._count(name, 1)
 
     def ended(self, span_id: int) -> Opened | None:
         """Stop following ``span_id``; what was gathered for it."""

@@ -16,7 +16,7 @@ from tcc_otel._export._inside import Inside
 from tcc_otel._local._decode import _attributes as decoded_attributes
 from tcc_otel._schema import _keys as keys
 from tcc_otel._schema._build import Fields
-from tcc_otel._schema._calls import Event
+from tcc_otel._schema._calls import Event, is_content_key
 from tcc_otel.testing import CapturedSpans
 
 LLM: dict[str, Any] = {
@@ -82,6 +82,16 @@ class TestTake:
         assert found["server.address"] == "api.openai.com"
         assert not any(key.startswith(("gen_ai.prompt.", "gen_ai.completion.")) for key in found)
         assert [f[keys.STEP_COMPLETION_TOKENS] for f in runs.counted] == [3]
+
+    def test_llm_span_without_content_capture(self, user: UserTracing) -> None:
+        """TCC_CAPTURE_CONTENT=false: the step keeps usage and models, no text of the call."""
+        span = ended(user, LLM)
+        item = take(span, "run-1", reader(Runs(), capture=False))
+        assert isinstance(item, Foreign)
+        found = tcc_attributes(item)
+        assert found[keys.TCC_TYPE] == "step"
+        assert found[keys.GEN_AI_USAGE_OUTPUT_TOKENS] == 3
+        assert not [k for k in found if k in keys.CONTENT_KEYS or is_content_key(k)]
 
     def test_step_id_is_stable(self, user: UserTracing) -> None:
         span = ended(user, LLM)

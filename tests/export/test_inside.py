@@ -32,21 +32,25 @@ def test_a_second_start_keeps_what_the_first_gathered() -> None:
 
 
 def test_bounded() -> None:
-    """Spans that never end cannot grow it: past the bound the oldest is forgotten."""
-    inside = Inside(limit=3)
+    """Spans that never end cannot grow it: past the bound the oldest is forgotten (counted)."""
+    counted: list[str] = []
+    inside = Inside(limit=3, count=lambda name, n: counted.extend([name] * n))
     for span_id in range(5):
         inside.started(span_id, None)
     assert [inside.ended(i) is not None for i in range(5)] == [False, False, True, True, True]
+    assert counted == ["followed_spans_forgotten"] * 2
 
 
 def test_events_per_span_bounded() -> None:
-    inside = Inside()
+    counted: list[str] = []
+    inside = Inside(count=lambda name, n: counted.extend([name] * n))
     inside.started(1, None)
     for _ in range(EVENTS_PER_SPAN + 10):
         inside.logged(1, EVENT)
     opened = inside.ended(1)
     assert opened is not None
     assert len(opened.events) == EVENTS_PER_SPAN
+    assert counted == ["content_events_dropped"] * 10
 
 
 def test_clear() -> None:
