@@ -15,10 +15,12 @@ from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
 from helpers.clients import fresh_client  # noqa: E402
+from helpers.team import TeamTracing, global_team  # noqa: E402
 from helpers.tracing import UserTracing  # noqa: E402
 from opentelemetry.sdk.trace import TracerProvider  # noqa: E402
 
 from tcc_otel._client import Client  # noqa: E402
+from tcc_otel._local._server import Receiver  # noqa: E402
 from tcc_otel.testing import CapturedSpans, capture  # noqa: E402
 
 
@@ -42,6 +44,20 @@ def user() -> Iterator[UserTracing]:
     tracing = UserTracing()
     yield tracing
     tracing.provider.shutdown()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A loopback OTLP receiver that keeps every span it gets, duplicates included."""
+    with Receiver(port=0) as running:
+        yield running
+
+
+@pytest.fixture
+def team() -> Iterator[TeamTracing]:
+    """The team's own tracing, set as the global tracer provider for the test."""
+    with global_team() as tracing:
+        yield tracing
 
 
 @pytest.fixture(params=["default", "tracer_provider"])

@@ -3,8 +3,6 @@ records into memory on the default road and sends nothing; each ended span is a 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -13,13 +11,6 @@ import tcc_otel as tcc
 from tcc_otel._local._server import Receiver
 from tcc_otel._records._span import LightSpan
 from tcc_otel.testing import CapturedSpans, capture
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback OTLP receiver."""
-    with Receiver(port=0) as running:
-        yield running
 
 
 def record_run() -> None:

@@ -13,7 +13,7 @@ from tcc_otel._export import _wire
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema import _keys as keys
 from tcc_otel._schema._build import attributes, span_name
-from tcc_otel._schema._limits import fit_attributes
+from tcc_otel._schema._limits import Fitted, fit_attributes
 from tcc_otel._schema._values import report_limits
 
 
@@ -36,13 +36,22 @@ def prepare(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], Non
         found = attributes(snapshot, found)
         name = span_name(snapshot.kind, snapshot.fields)
         span.snapshot = None  # the fields are not needed any more: free them with the bytes
+    fitted = fit(found, limits, count)
+    return Prepared(name, fitted.attributes, fitted.dropped)
+
+
+def fit(
+    found: dict[str, AttributeValue], limits: SpanLimits, count: Callable[[str, int], None]
+) -> Fitted:
+    """A span's attributes within the ``OTEL_*`` span ``limits`` (export thread); ``count``
+    adds what the limits did to ``stats()`` counters."""
     max_count = limits.max_span_attributes
     max_length = limits.max_span_attribute_length
     fitted = fit_attributes(found, max_count, max_length)
     if fitted.dropped or fitted.truncated:
         kind = found.get(keys.TCC_TYPE)
         report_limits(count, fitted, max_count, max_length, kind, provider=False)
-    return Prepared(name, fitted.attributes, fitted.dropped)
+    return fitted
 
 
 def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:

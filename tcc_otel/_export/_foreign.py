@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 from opentelemetry.util.types import AttributeValue
 
 from tcc_otel._export import _wire
+from tcc_otel._export._encode import fit
 from tcc_otel._export._inside import Inside
 from tcc_otel._records._step import Step
 from tcc_otel._records._tool_call import ToolCall
@@ -26,8 +27,6 @@ from tcc_otel._schema import _keys as keys
 from tcc_otel._schema._build import STEP, Fields, Snapshot, attributes
 from tcc_otel._schema._calls import Event, is_content_key
 from tcc_otel._schema._from_semconv import CONTENT_EVENTS
-from tcc_otel._schema._limits import fit_attributes
-from tcc_otel._schema._values import report_limits
 
 GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.", "input.", "output.", "tool.", "traceloop.")
 """Attributes that make a span an LLM or tool span to a reader; an enclosed call's TCC copy
@@ -123,13 +122,7 @@ def tcc_attributes(item: Foreign) -> dict[str, AttributeValue]:
 def encode(item: Foreign, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
     """TCC's copy of the span, encoded, within the ``OTEL_*`` span limits (export thread)."""
     span = item.span
-    found = tcc_attributes(item)
-    max_count = limits.max_span_attributes
-    max_length = limits.max_span_attribute_length
-    fitted = fit_attributes(found, max_count, max_length)
-    if fitted.dropped or fitted.truncated:
-        kind = found.get(keys.TCC_TYPE)
-        report_limits(count, fitted, max_count, max_length, kind, provider=False)
+    fitted = fit(tcc_attributes(item), limits, count)
     keep_events = item.capture_content and item.snapshot is None and not item.enclosed
     events = None if keep_events else [e for e in span.events if not _content(e.name)]
     return _wire.sdk_span(span, fitted.attributes, events, fitted.dropped)

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,6 @@ from tcc_otel._local._server import Receiver
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 HANG_GUARD = 60.0
 """Seconds after which a subprocess is considered hung (a guard, not a measurement)."""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback OTLP receiver."""
-    with Receiver(port=0) as running:
-        yield running
 
 
 def named(spans: list[ReceivedSpan]) -> dict[str, ReceivedSpan]:

@@ -9,10 +9,9 @@ import os
 import select
 import signal
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from helpers.team import TeamTracing, global_team, orphans, scope_of, tree
+from helpers.team import TeamTracing, orphans, scope_of, tree
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
@@ -33,18 +32,6 @@ TEAM_TREE = {
 }
 """Every span of ``serve_request()`` and its parent, as the team's exporter should get them."""
 OURS = ("invoke_agent", "chat", "execute_tool search")
-
-
-@pytest.fixture
-def team() -> Iterator[TeamTracing]:
-    with global_team() as tracing:
-        yield tracing
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver(port=0) as running:
-        yield running
 
 
 def serve_request(team: TeamTracing, run_id: str = "run-t") -> None:

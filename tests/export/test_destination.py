@@ -28,13 +28,6 @@ RESOURCE = Resource.create({"service.name": "weather-agent"})
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback OTLP/HTTP receiver."""
-    with Receiver(port=0) as running:
-        yield running
-
-
-@pytest.fixture
 def pipelines() -> Iterator[list[ExportPipeline]]:
     """Pipelines a test made, shut down in teardown."""
     made: list[ExportPipeline] = []

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from helpers.clients import messages
-from helpers.team import TeamTracing, global_team, scope_of
+from helpers.team import TeamTracing, scope_of
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcessor, TracerProvider
@@ -119,18 +118,6 @@ def record_run() -> None:
         with run.step(step_id="step-1") as step:
             step.prompt("p").response("r")
         run.response("a")
-
-
-@pytest.fixture
-def team() -> Iterator[TeamTracing]:
-    with global_team() as tracing:
-        yield tracing
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver(port=0) as running:
-        yield running
 
 
 def tcc_spans(team: TeamTracing) -> list[str]:

@@ -2,8 +2,8 @@
 
 Run inside a family's venv by ``tests/genai/test_families.py``::
 
-    .venv-genai/openai-v2/bin/python tests/genai/scenario.py openai-v2 latest-span_only \\
-        auto chat --tcc-url http://127.0.0.1:PORT
+    TCC_BASE_URL=http://127.0.0.1:PORT .venv-genai/openai-v2/bin/python \\
+        tests/genai/scenario.py openai-v2 latest-span_only auto chat
 
 The application sets a global SDK ``TracerProvider`` and ``LoggerProvider`` with in-memory
 exporters (the team's own pipeline), installs the family's instrumentors (``capture.py``), and
@@ -121,7 +121,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mode")
     parser.add_argument("style", choices=STYLES)
     parser.add_argument("case")
-    parser.add_argument("--tcc-url", required=True)
     parser.add_argument("--run-id", default="run-genai")
     args = parser.parse_args(argv)
     family = FAMILIES[args.family]
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(mode.env)  # before the instrumentors read their settings
     team = team_pipeline()
     capture._instrument(family, mode)
-    tcc.configure(base_url=args.tcc_url)
+    tcc.configure()  # TCC_BASE_URL: the test's receiver
     with FakeOpenAI() as server, tcc.run(run_id=args.run_id) as run:
         run.prompt(capture.QUESTION)
         patch_calls(args.style, run)

@@ -119,13 +119,15 @@ class Result(NamedTuple):
         return run
 
 
-def scenario(case: Case, built: dict[str, Path]) -> Result:
-    python = venv_of(case.family, built) / "bin" / "python"
+def run_traced(python: Path, *args: str) -> tuple[list[ReceivedSpan], str]:
+    """Run ``python args...`` with TCC_BASE_URL at a loopback receiver of our own; what the
+    receiver got, and what the process printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TCC_"))}
     env["TCC_OTEL_RAISE_INTERNAL_ERRORS"] = "1"
     with Receiver(port=0) as receiver:
+        env["TCC_BASE_URL"] = receiver.url
         done = subprocess.run(
-            [str(python), str(HERE / "scenario.py"), *case[:4], "--tcc-url", receiver.url],
+            [str(python), *args],
             capture_output=True,
             text=True,
             timeout=HANG_GUARD,
@@ -133,9 +135,15 @@ def scenario(case: Case, built: dict[str, Path]) -> Result:
             check=False,
         )
         assert done.returncode == 0, done.stderr[-4000:]
-        out = json.loads(done.stdout)
-        assert out["flushed"], out
-        return Result(list(receiver.spans), out["team_spans"], out["stats"])
+        return list(receiver.spans), done.stdout
+
+
+def scenario(case: Case, built: dict[str, Path]) -> Result:
+    python = venv_of(case.family, built) / "bin" / "python"
+    spans, stdout = run_traced(python, str(HERE / "scenario.py"), *case[:4])
+    out = json.loads(stdout)
+    assert out["flushed"], out
+    return Result(spans, out["team_spans"], out["stats"])
 
 
 @pytest.fixture(scope="session")
@@ -266,19 +274,8 @@ def test_examples(
 ) -> None:
     """The README's examples run as documented: one step per LLM call, the run's totals."""
     python = venv_of(family, venvs) / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "TCC_"))}
-    with Receiver(port=0) as receiver:
-        env["TCC_BASE_URL"] = receiver.url
-        done = subprocess.run(
-            [str(python), str(EXAMPLES / script)],
-            capture_output=True,
-            text=True,
-            timeout=HANG_GUARD,
-            env=env,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-4000:]
-        got = Result(list(receiver.spans), [], {})
+    spans, _ = run_traced(python, str(EXAMPLES / script))
+    got = Result(spans, [], {})
     assert (len(got.of_type("step")), len(got.of_type("tool_call"))) == (steps, tool_calls)
     run = got.run.attributes
     assert run[keys.GEN_AI_USAGE_INPUT_TOKENS] == sum(

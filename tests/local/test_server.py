@@ -20,13 +20,6 @@ from tcc_otel._local._model import ReceivedRequest, ReceivedSpan
 from tcc_otel._local._server import Receiver
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A receiver on a free loopback port, stopped after the test."""
-    with Receiver(port=0) as running:
-        yield running
-
-
 @contextmanager
 def _exporter(
     receiver: Receiver, compression: Compression | None = None

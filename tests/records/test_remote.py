@@ -3,21 +3,12 @@ another service, from its W3C headers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry import trace
 
 import tcc_otel as tcc
 from tcc_otel._client import Client
 from tcc_otel._local._server import Receiver
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback OTLP receiver."""
-    with Receiver(port=0) as running:
-        yield running
 
 
 class TestContinueRun:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any, Optional
 
 import pytest
@@ -19,13 +18,6 @@ from tcc_otel._records._span import LightSpan, new_uuid
 from tcc_otel._schema._limits import fit_attributes
 
 Shape = tuple[str, str, str, str, Optional[str], dict[str, Any], list[tuple[str, dict[str, Any]]]]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A loopback OTLP receiver."""
-    with Receiver(port=0) as running:
-        yield running
 
 
 def workload() -> None:
