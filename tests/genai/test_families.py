@@ -184,6 +184,14 @@ def test_each_request_is_one_step(result: tuple[Case, Result]) -> None:
             assert json.loads(values[keys.GEN_AI_INPUT_MESSAGES])
         else:
             assert keys.STEP_PROMPT not in values
+    if case.family != "openai-v2":  # openai-v2 records no cached tokens (README)
+        assert all(s.attributes[keys.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] > 0 for s in steps)
+    if case.case == "stream" and case.family != "openai-v2":  # it records no first token
+        # time to first token: the instrumentation's per-chunk (or first-token) span events, on
+        # the step, or on the call's span below a manual step
+        for step in steps:
+            below = [s for s in got.tcc if s.parent_span_id == step.span_id]
+            assert step.events or any(s.events for s in below), "the stream's events were lost"
     if case.content and case.style != "wrapped":
         first = steps[0].attributes
         question = WEATHER if case.case in ("tools", "langchain-tool") else QUESTION
