@@ -14,15 +14,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import tcc_otel
 from tcc_otel._client import Client
+from tcc_otel._export._destination import SCOPE
 from tcc_otel._export._encode import prepare
+from tcc_otel._export._share import readable_span
 from tcc_otel._local._fake_openai import FakeOpenAI
 from tcc_otel._records._span import LightSpan
+from tcc_otel._version import __version__
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -31,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CapturedSpans", "FakeOpenAI", "capture"]
 
-_KINDS = {kind.value + 1: kind for kind in SpanKind}  # OTLP number -> API enum
-_CODES = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
+_RESOURCE = Resource.get_empty()
+_SCOPE = InstrumentationScope(SCOPE, __version__)
 
 
 class CapturedSpans:
@@ -68,21 +71,8 @@ class CapturedSpans:
 
     def submit(self, span: LightSpan, run_end: bool) -> None:
         """Take an ended span of the default road (what export would encode)."""
-        name, attributes, dropped = prepare(span, self._limits, self._client.stats.add)
-        code, message = span.status
-        kept = BoundedAttributes(attributes=attributes, immutable=False)
-        kept.dropped = dropped  # what the limits left out, as the wire says
-        readable = ReadableSpan(
-            name=name,
-            context=span.get_span_context(),
-            parent=span.parent,
-            attributes=kept,
-            events=[Event(n, dict(a), ts) for n, ts, a in span.events or ()],
-            kind=_KINDS[span.kind],
-            status=Status(_CODES[code], message),
-            start_time=span.start_ns,
-            end_time=span.end_ns,
-        )
+        prepared = prepare(span, self._limits, self._client.stats.add)
+        readable = readable_span(span, prepared, _RESOURCE, _SCOPE)
         with self._lock:
             self._spans.append(readable)
 

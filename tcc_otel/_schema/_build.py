@@ -201,7 +201,7 @@ def _step(out: dict[str, AttributeValue], fields: Fields, content: bool) -> None
         out[keys.GEN_AI_USAGE_INPUT_TOKENS] = tokens
     reason = fields.get(keys.STEP_FINISH_REASON)
     if reason is not None:
-        out[keys.GEN_AI_RESPONSE_FINISH_REASONS] = [str(reason)]
+        out[keys.GEN_AI_RESPONSE_FINISH_REASONS] = (str(reason),)  # a tuple, as the SDK keeps it
     if keys.STEP_REAL_TOTAL_COST not in fields:
         estimate = estimated_cost(fields)
         if estimate is not None:

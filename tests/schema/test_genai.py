@@ -73,7 +73,7 @@ class TestConventions:
         assert call is not None
         built = attributes(Snapshot(STEP, fields(call), True))
         assert built[keys.GEN_AI_USAGE_INPUT_TOKENS] == 120
-        assert built[keys.GEN_AI_RESPONSE_FINISH_REASONS] == ["stop"]
+        assert built[keys.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
         assert json.loads(str(built[keys.GEN_AI_INPUT_MESSAGES])) == [
             text("user", "Weather in Paris?")
         ]
