@@ -65,9 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     dev.add_argument("--host", default="127.0.0.1", help="loopback address (default 127.0.0.1)")
-    dev.add_argument(
-        "--port", type=_port, default=4318, help="TCP port, 0 picks a free one (default 4318)"
-    )
+    _port_option(dev, 4318)
     dev.add_argument(
         "--runs", type=_positive_int, metavar="N", help="exit after N runs have been printed"
     )
@@ -115,12 +113,16 @@ def _parser() -> argparse.ArgumentParser:
             "instrumentations around it run with no key. Ctrl-C stops it."
         ),
     )
-    fake.add_argument(
-        "--port", type=_port, default=8001, help="TCP port, 0 picks a free one (default 8001)"
-    )
+    _port_option(fake, 8001)
     budget = _doctor.DEFAULT_BUDGET
     _timeout(doctor, budget, f"time the test span may take, retries included (default {budget:g})")
     return parser
+
+
+def _port_option(command: argparse.ArgumentParser, default: int) -> None:
+    command.add_argument(
+        "--port", type=_port, default=default, help=f"TCP port, 0 picks a free one ({default})"
+    )
 
 
 def _timeout(command: argparse.ArgumentParser, default: float | None, help: str) -> None:
