@@ -462,7 +462,7 @@ class ExportPipeline:
             self._spool.after_fork()
 
 
-_YIELD_EVERY = 8
+_YIELD_EVERY = 4
 """Spans the batcher encodes between two hand-overs of the GIL: every span would cost ~50 us
 of timer slack each time (Linux); never would starve the sender, whose gzip and HTTP need the
 GIL between their blocking calls, until the backlog drops batches."""
