@@ -31,7 +31,7 @@ from tcc_otel._export._destination import OFF, SCOPE, Pipeline, export_pipeline
 from tcc_otel._export._feedback import send_feedback
 from tcc_otel._export._pipeline import ExportPipeline
 from tcc_otel._export._process import on_fork_child, register_worker_exit
-from tcc_otel._export._processor import BackgroundProcessor
+from tcc_otel._export._processor import BackgroundProcessor, Taker
 from tcc_otel._export._sigterm import SigtermHook
 from tcc_otel._export._spool import any_adoptable
 from tcc_otel._export._stats import Stats
@@ -68,7 +68,7 @@ class Client:
         self._shut_down = False
         self._closing: list[ExportPipeline] = []  # what the shutdown in progress delivers
         self._recovering: list[Pipeline] = []  # sending a spool at import, before configuration
-        self._capture: Sink | None = None  # tcc_otel.testing: where ended spans go instead
+        self._capture: Taker | None = None  # tcc_otel.testing: where ended spans go instead
         self._atexit_registered = False
         self._hooked_pid = 0  # the process whose worker-exit hooks are in place
         self._sigterm = SigtermHook(self._on_sigterm, lambda: self.config.shutdown_timeout)
@@ -231,7 +231,7 @@ class Client:
             run_ended=self.runs.ended,
         )
 
-    def record_into(self, sink: Sink) -> None:
+    def record_into(self, sink: Taker) -> None:
         """Hand every ended span to ``sink`` instead of exporting it, on the same road as in
         the default mode (``tcc_otel.testing``)."""
         with self._lock:
@@ -292,15 +292,12 @@ class Client:
                     self._default = None
             pipeline = self.pipeline()
             add = getattr(self.app.tracer_seen, "add_span_processor", None)
-            if (
-                add is None
-                or pipeline.sink is None
-                or not pipeline.sink.sends
-                or pipeline.processor is not None
-            ):
+            sink = pipeline.sink
+            taker: Taker | None = sink if sink is not None and sink.sends else self._capture
+            if add is None or taker is None or pipeline.processor is not None:
                 return  # not an SDK provider, nothing to send, or attached already
             pipeline.processor = BackgroundProcessor(
-                pipeline.sink, route_of=self.runs.route_of, reader=self.app.reader(self.config)
+                taker, route_of=self.runs.route_of, reader=self.app.reader(self.config)
             )
             add(pipeline.processor)
 

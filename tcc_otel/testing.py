@@ -1,6 +1,8 @@
 """Helpers for your own tests: capture tcc_otel's spans in memory instead of exporting them
-(``capture``), and a fake OpenAI-compatible server on 127.0.0.1 for the real ``openai`` client and
-the instrumentations around it (``FakeOpenAI``: deterministic replies, streaming, tool calls).
+(``capture``; with your global SDK provider's instrumentations, the LLM calls inside runs as the
+steps TCC would get), and a fake OpenAI-compatible server on 127.0.0.1 for the real ``openai``
+client and the instrumentations around it (``FakeOpenAI``: deterministic replies, streaming,
+tool calls).
 
 The records take tcc_otel's default road (the same builders, value rules and span limits as
 what is exported); each ended span is handed over as an OpenTelemetry ``ReadableSpan``.
@@ -22,6 +24,8 @@ import tcc_otel
 from tcc_otel._client import Client
 from tcc_otel._export._destination import SCOPE
 from tcc_otel._export._encode import prepare
+from tcc_otel._export._foreign import Copy, Foreign, tcc_copy
+from tcc_otel._export._pipeline import Item
 from tcc_otel._export._share import readable_span
 from tcc_otel._local._fake_openai import FakeOpenAI
 from tcc_otel._records._span import LightSpan
@@ -69,12 +73,45 @@ class CapturedSpans:
         with self._lock:
             self._spans.clear()
 
-    def submit(self, span: LightSpan, run_end: bool) -> None:
-        """Take an ended span of the default road (what export would encode)."""
-        prepared = prepare(span, self._limits, self._client.stats.add)
-        readable = readable_span(span, prepared, _RESOURCE, _SCOPE)
+    def submit(self, item: Item, run_end: bool) -> None:
+        """Take an ended span as export would encode it: a record's span of the default road,
+        or TCC's copy of a span another instrumentation started inside a run (an LLM call as a
+        step, ...)."""
+        count = self._client.stats.add
+        readable: ReadableSpan
+        if isinstance(item, LightSpan):
+            readable = readable_span(item, prepare(item, self._limits, count), _RESOURCE, _SCOPE)
+        elif isinstance(item, Foreign):
+            readable = _as_copied(item.span, tcc_copy(item, self._limits, count))
+        else:
+            readable = item
         with self._lock:
             self._spans.append(readable)
+
+    def flush(self, timeout: float) -> bool:
+        """Nothing waits: every span is in ``spans`` once it ended."""
+        return True
+
+    def shutdown(self, timeout: float) -> None:
+        """Nothing to stop."""
+
+
+def _as_copied(span: ReadableSpan, copy: Copy) -> ReadableSpan:
+    """``span`` with the attributes and events of TCC's copy of it."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.get_span_context(),
+        parent=span.parent,
+        resource=span.resource,
+        attributes=copy.attributes,
+        events=span.events if copy.events is None else copy.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 @contextmanager

@@ -4,6 +4,7 @@ records into memory on the default road and sends nothing; each ended span is a 
 from __future__ import annotations
 
 import pytest
+from helpers.team import TeamTracing
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -165,3 +166,39 @@ class TestCapturedSpans:
             ],
             2,
         )
+
+
+class TestInstrumentedCalls:
+    """``capture()`` beside the application's global provider and its GenAI instrumentation."""
+
+    CALL = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.usage.input_tokens": 12,
+        "gen_ai.usage.output_tokens": 3,
+        "gen_ai.prompt.0.role": "user",
+        "gen_ai.prompt.0.content": "Weather?",
+        "gen_ai.completion.0.role": "assistant",
+        "gen_ai.completion.0.content": "Sunny.",
+    }
+
+    def test_calls_are_captured_as_tcc_gets_them(self, team: TeamTracing) -> None:
+        """A call on its own is a step; a call inside a step fills it and stays a plain child;
+        the run counts both once; the team's own exporter got the call as written."""
+        with capture() as captured:
+            with tcc.run(run_id="run-c") as run:
+                run.prompt("q")
+                with team.tracer.start_as_current_span("chat", attributes=self.CALL):
+                    pass
+                with run.step(), team.tracer.start_as_current_span("chat", attributes=self.CALL):
+                    pass
+            spans = captured.spans
+        steps = [s for s in spans if (s.attributes or {}).get("tcc.type") == "step"]
+        assert [(s.attributes or {}).get("tcc.step.prompt") for s in steps] == ["Weather?"] * 2
+        (run_span,) = [s for s in spans if (s.attributes or {}).get("tcc.type") == "run"]
+        assert (run_span.attributes or {})["gen_ai.usage.input_tokens"] == 24
+        inner = [s for s in spans if s.name == "chat" and "tcc.type" not in (s.attributes or {})]
+        assert len(inner) == 1
+        assert not [k for k in inner[0].attributes or {} if k.startswith("gen_ai.")]
+        written = [s for s in team.spans if s.name == "chat"]
+        assert all((s.attributes or {})["gen_ai.prompt.0.content"] == "Weather?" for s in written)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol, Union
 
+from opentelemetry.sdk.trace import Event as SdkEvent
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 from opentelemetry.util.types import AttributeValue
 
@@ -119,10 +120,27 @@ def tcc_attributes(item: Foreign) -> dict[str, AttributeValue]:
     return dict(found)
 
 
-def encode(item: Foreign, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
-    """TCC's copy of the span, encoded, within the ``OTEL_*`` span limits (export thread)."""
-    span = item.span
+class Copy(NamedTuple):
+    """TCC's copy of another instrumentation's span: what differs from the span itself."""
+
+    attributes: dict[str, AttributeValue]
+    """Within the span limits."""
+    dropped: int
+    """Attributes the limits left out."""
+    events: list[SdkEvent] | None
+    """``None``: the span's own."""
+
+
+def tcc_copy(item: Foreign, limits: SpanLimits, count: Callable[[str, int], None]) -> Copy:
+    """TCC's copy of the span within the ``OTEL_*`` span limits; ``count`` adds what they cut
+    to ``stats()`` counters (export thread)."""
     fitted = fit(tcc_attributes(item), limits, count)
     keep_events = item.capture_content and item.snapshot is None and not item.enclosed
-    events = None if keep_events else [e for e in span.events if not _content(e.name)]
-    return _wire.sdk_span(span, fitted.attributes, events, fitted.dropped)
+    events = None if keep_events else [e for e in item.span.events if not _content(e.name)]
+    return Copy(fitted.attributes, fitted.dropped, events)
+
+
+def encode(item: Foreign, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
+    """TCC's copy of the span, encoded (export thread)."""
+    copy = tcc_copy(item, limits, count)
+    return _wire.sdk_span(item.span, copy.attributes, copy.events, copy.dropped)

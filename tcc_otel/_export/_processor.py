@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+from typing import Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from tcc_otel._export._foreign import Reader, Taken, take
-from tcc_otel._export._pipeline import ExportPipeline
+from tcc_otel._export._pipeline import Item
 from tcc_otel._guard import Guard
 from tcc_otel._records._context import record_in, run_id_in
 from tcc_otel._schema import _keys as attrs
 from tcc_otel._schema._kinds import is_run, run_id_of
+
+
+class Taker(Protocol):
+    """Where the processor hands spans: an export pipeline, or ``tcc_otel.testing``'s memory."""
+
+    def submit(self, item: Item, run_end: bool) -> None: ...
+
+    def flush(self, timeout: float) -> bool: ...
+
+    def shutdown(self, timeout: float) -> None: ...
+
 
 _START = Guard("following a span started inside a run")
 _READ = Guard("reading another instrumentation's span")
@@ -31,7 +43,7 @@ class BackgroundProcessor(SpanProcessor):
 
     def __init__(
         self,
-        pipeline: ExportPipeline,
+        pipeline: Taker,
         *,
         route: Hashable | None = None,
         route_of: Callable[[str], Hashable | None] | None = None,
