@@ -67,7 +67,7 @@ class BackgroundProcessor(SpanProcessor):
         run_id = run_id_in(context)
         if run_id is not None:
             span.set_attribute(attrs.TCC_RUN_ID, run_id)
-            if self._reader is not None:
+            if self._reader is not None and self._routed_here(run_id):
                 with _START:
                     self._reader.inside.started(span.context.span_id, record_in(context))
 
@@ -79,7 +79,7 @@ class BackgroundProcessor(SpanProcessor):
         run_id = run_id_of(span_attrs)
         if run_id is None:
             return
-        if self._route_of is not None and self._route_of(run_id) != self._route:
+        if not self._routed_here(run_id):
             return  # the run has its own key or URL: another processor sends it
         if attrs.TCC_TYPE in span_attrs or self._reader is None:  # ours (provider mode)
             self.pipeline.submit(span, is_run(span_attrs))
@@ -88,6 +88,10 @@ class BackgroundProcessor(SpanProcessor):
         with _READ:
             item = take(span, run_id, self._reader)
         self.pipeline.submit(item, False)
+
+    def _routed_here(self, run_id: str) -> bool:
+        """Whether this processor sends the spans of ``run_id``."""
+        return self._route_of is None or self._route_of(run_id) == self._route
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Export everything handed over so far; ``True`` if done within the timeout."""
