@@ -14,6 +14,10 @@ runs one ``tcc.run()`` in the default mode around one case of ``capture.py`` aga
 - ``wrapped``: each call inside ``with r.step() as s:`` that sets its own prompt and response;
 - ``bare``: each call inside ``with r.step():`` that sets nothing (the call fills the step).
 
+Case ``async`` is this script's own: two calls of ``openai.AsyncOpenAI`` at once
+(``asyncio.gather``), each in its own ``async with r.step()`` unless the style is ``auto``: each
+step must take its own call, not the other task's.
+
 It prints one JSON object: whether ``tcc.flush`` delivered, ``tcc.stats()``, and the spans the
 team's exporter got (name, ids, scope, attributes).
 """
@@ -21,6 +25,7 @@ team's exporter got (name, ids, scope, attributes).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -107,6 +112,29 @@ def patch_calls(style: str, run: Any) -> None:
         model.invoke = wrapped_invoke
 
 
+ASYNC_QUESTIONS = (capture.QUESTION, "What is a span?")
+
+
+async def _async_case(base_url: str, style: str, run: Any) -> None:
+    client = capture._module("openai").AsyncOpenAI(
+        base_url=base_url, api_key="anything", max_retries=0
+    )
+
+    async def ask(question: str) -> Any:
+        messages = [{"role": "user", "content": question}]
+        if style == "auto":
+            return await client.chat.completions.create(model=capture.MODEL, messages=messages)
+        async with run.step() as step:
+            if style == "wrapped":
+                step.prompt("manual prompt")
+            reply = await client.chat.completions.create(model=capture.MODEL, messages=messages)
+            if style == "wrapped":
+                step.response("manual response")
+            return reply
+
+    await asyncio.gather(*(ask(question) for question in ASYNC_QUESTIONS))
+
+
 def _has(module: str) -> bool:
     try:
         capture._module(module)
@@ -131,11 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     tcc.configure()  # TCC_BASE_URL: the test's receiver
     with FakeOpenAI() as server, tcc.run(run_id=args.run_id) as run:
         run.prompt(capture.QUESTION)
-        patch_calls(args.style, run)
-        if args.case.startswith("langchain"):
-            capture._langchain_case(args.case)
+        if args.case == "async":
+            asyncio.run(_async_case(server.base_url, args.style, run))
         else:
-            capture._openai_case(args.case, server.base_url)
+            patch_calls(args.style, run)
+            if args.case.startswith("langchain"):
+                capture._langchain_case(args.case)
+            else:
+                capture._openai_case(args.case, server.base_url)
         run.response("done")
     flushed = tcc.flush(30.0)
     stats = tcc.stats()

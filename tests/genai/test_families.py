@@ -37,8 +37,17 @@ HANG_GUARD = 180.0
 """Seconds a venv build or a scenario may take before it is considered hung (a guard)."""
 
 QUESTION = "What is OpenTelemetry?"
+ASYNC_QUESTIONS = (QUESTION, "What is a span?")
+"""The questions of case ``async`` (``scenario.py``), asked at once."""
 WEATHER = "What is the weather in Paris?"
-REQUESTS = {"chat": 1, "stream": 1, "tools": 2, "langchain-chat": 1, "langchain-tool": 2}
+REQUESTS = {
+    "chat": 1,
+    "stream": 1,
+    "tools": 2,
+    "async": 2,
+    "langchain-chat": 1,
+    "langchain-tool": 2,
+}
 """LLM requests each case makes."""
 
 
@@ -64,6 +73,8 @@ CASES = [
     Case("openai-v2", "latest-event_only", "auto", "tools"),
     Case("openai-v2", "latest-span_and_event", "wrapped", "tools"),
     Case("openai-v2", "latest-event_only", "bare", "chat"),
+    Case("openai-v2", "latest-span_only", "bare", "async"),
+    Case("openai-v2", "legacy-content", "wrapped", "async"),
     # OpenLLMetry: content as attributes (new and old shapes) or log events
     Case("openllmetry", "attributes", "auto", "stream"),
     Case("openllmetry", "attributes", "wrapped", "chat"),
@@ -77,6 +88,8 @@ CASES = [
     Case("openinference", "default", "wrapped", "tools"),
     Case("openinference", "default", "auto", "langchain-tool"),
     Case("openinference", "default", "bare", "langchain-chat"),
+    Case("openinference", "default", "auto", "async"),
+    Case("openllmetry", "attributes", "bare", "async"),
 ]
 
 
@@ -192,7 +205,10 @@ def test_each_request_is_one_step(result: tuple[Case, Result]) -> None:
         for step in steps:
             below = [s for s in got.tcc if s.parent_span_id == step.span_id]
             assert step.events or any(s.events for s in below), "the stream's events were lost"
-    if case.content and case.style != "wrapped":
+    if case.case == "async" and case.content and case.style != "wrapped":
+        # each task's step took its own call, not the other task's
+        assert sorted(s.attributes[keys.STEP_PROMPT] for s in steps) == sorted(ASYNC_QUESTIONS)
+    elif case.content and case.style != "wrapped":
         first = steps[0].attributes
         question = WEATHER if case.case in ("tools", "langchain-tool") else QUESTION
         assert first[keys.STEP_PROMPT] == question
