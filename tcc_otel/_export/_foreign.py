@@ -44,11 +44,15 @@ class Foreign(NamedTuple):
     """Another instrumentation's span of a run, and what TCC's copy of it is."""
 
     span: ReadableSpan
-    snapshot: Snapshot | None
-    """The step or tool call it was read as; ``None`` for a plain span."""
+    kind: str | None
+    """``step`` or ``tool_call``: TCC's copy is one (read in full on the export thread);
+    ``None``: a plain span."""
+    events: tuple[Event, ...]
+    """Content events logged for it (log records)."""
     enclosed: bool
     """A record of ours took its fields: TCC's copy is a plain span."""
     capture_content: bool
+    content_once: bool
 
 
 Taken = Union[ReadableSpan, Foreign]
@@ -67,32 +71,35 @@ class Reader(NamedTuple):
 
 def take(span: ReadableSpan, run_id: str, reader: Reader) -> Taken:
     """What goes to export for another instrumentation's ended ``span`` of run ``run_id``:
-    the span itself when TCC's copy is the same, else a ``Foreign``. Caller's thread."""
-    capture_content = reader.capture_content
-    context = span.get_span_context()
-    span_id = context.span_id if context is not None else 0
-    opened = reader.inside.ended(span_id)
-    events = [] if opened is None else list(opened.events)
-    events.extend(Event(e.name, None, e.attributes or {}) for e in span.events if _content(e.name))
-    call = _genai.read(span.attributes or {}, events)
+    the span itself when TCC's copy is the same, else a ``Foreign``. Caller's thread: it reads
+    only what counting needs (kind, models, tokens), and content only for a record of ours
+    around the call that lacks it; the export thread reads the rest."""
+    capture, once = reader.capture_content, reader.content_once
+    opened = reader.inside.ended(span.context.span_id if span.context is not None else 0)
+    logged = () if opened is None else tuple(opened.events)
+    attributes = span.attributes or {}
+    call = _genai.read(attributes, logged, content=False)
     if call is None:
-        return span if capture_content else Foreign(span, None, False, False)
-    found = _genai.fields(call)
+        return span if capture else Foreign(span, None, (), False, False, once)
     record = None if opened is None else opened.record
     own = Step if call.kind == STEP else ToolCall
-    if isinstance(record, own) and record.run_id == run_id and record.fill(found):
-        return Foreign(span, None, True, capture_content)
+    if isinstance(record, own) and record.run_id == run_id:
+        if record.lacks_content():  # even with capture off: a step needs them to end
+            call = _genai.read(attributes, _events(span, logged)) or call
+        if record.fill(_genai.fields(call)):
+            return Foreign(span, None, (), True, capture, once)
     if call.kind == STEP:
         run = reader.open_run(run_id)
         if run is not None:
-            run.count_step(found)
-    trace_id = context.trace_id if context is not None else 0
-    found[keys.TCC_TYPE] = call.kind
-    found[keys.TCC_STEP_ID if call.kind == STEP else keys.TCC_TOOL_CALL_ID] = _record_id(
-        trace_id, span_id
-    )
-    snapshot = Snapshot(call.kind, found, capture_content, content_once=reader.content_once)
-    return Foreign(span, snapshot, False, capture_content)
+            run.count_step(_genai.fields(call))
+    return Foreign(span, call.kind, logged, False, capture, once)
+
+
+def _events(span: ReadableSpan, logged: tuple[Event, ...]) -> list[Event]:
+    """The content events of a span: those logged for it, then its own content span events."""
+    found = list(logged)
+    found.extend(Event(e.name, None, e.attributes or {}) for e in span.events if _content(e.name))
+    return found
 
 
 def _content(event_name: str) -> bool:
@@ -101,9 +108,24 @@ def _content(event_name: str) -> bool:
     return event_name in CONTENT_EVENTS
 
 
-def _record_id(trace_id: int, span_id: int) -> str:
+def _record_id(span: ReadableSpan) -> str:
     """A stable UUID for a step or tool call read from a span: the same span, the same id."""
+    context = span.get_span_context()
+    trace_id, span_id = (context.trace_id, context.span_id) if context is not None else (0, 0)
     return str(uuid.UUID(int=((trace_id & (2**64 - 1)) << 64) | span_id, version=4))
+
+
+def snapshot_of(item: Foreign) -> Snapshot | None:
+    """The step or tool call TCC's copy of the span is, read in full (export thread)."""
+    if item.kind is None:
+        return None
+    call = _genai.read(item.span.attributes or {}, _events(item.span, item.events))
+    if call is None:
+        return None
+    found = _genai.fields(call)
+    found[keys.TCC_TYPE] = call.kind
+    found[keys.TCC_STEP_ID if call.kind == STEP else keys.TCC_TOOL_CALL_ID] = _record_id(item.span)
+    return Snapshot(call.kind, found, item.capture_content, content_once=item.content_once)
 
 
 def tcc_attributes(item: Foreign) -> dict[str, AttributeValue]:
@@ -111,10 +133,11 @@ def tcc_attributes(item: Foreign) -> dict[str, AttributeValue]:
     found: Mapping[str, Any] = item.span.attributes or {}
     if item.enclosed:
         return {k: v for k, v in found.items() if not k.startswith(GENAI_PREFIXES)}
-    if item.snapshot is not None:
+    snapshot = snapshot_of(item)
+    if snapshot is not None:
         # The call's content is in the snapshot, in the conventions' shape: once is enough.
         start = {k: v for k, v in found.items() if not is_content_key(k)}
-        return attributes(item.snapshot, start)
+        return attributes(snapshot, start)
     if not item.capture_content:
         return {k: v for k, v in found.items() if not is_content_key(k)}
     return dict(found)
@@ -135,7 +158,7 @@ def tcc_copy(item: Foreign, limits: SpanLimits, count: Callable[[str, int], None
     """TCC's copy of the span within the ``OTEL_*`` span limits; ``count`` adds what they cut
     to ``stats()`` counters (export thread)."""
     fitted = fit(tcc_attributes(item), limits, count)
-    keep_events = item.capture_content and item.snapshot is None and not item.enclosed
+    keep_events = item.capture_content and item.kind is None and not item.enclosed
     events = None if keep_events else [e for e in item.span.events if not _content(e.name)]
     return Copy(fitted.attributes, fitted.dropped, events)
 

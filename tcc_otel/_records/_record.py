@@ -68,6 +68,8 @@ class Record:
     """``run``, ``step`` or ``tool_call``: which builder makes the span's attributes."""
     _REQUIRED: ClassVar[dict[str, str]] = {}
     """Field key -> the call that sets it; ``end()`` raises ``ValueError`` if one is missing."""
+    _CONTENT: ClassVar[tuple[str, ...]] = ()
+    """Content field keys a call made inside the record may fill (``lacks_content``)."""
     _END: ClassVar[Guard] = Guard("Record.end")
     _EXIT: ClassVar[Guard] = Guard("Record.__exit__")
 
@@ -192,6 +194,11 @@ class Record:
         self._require_open("status")
         self._status = (StatusCode.OK, None) if code == 0 else (StatusCode.ERROR, text)
         return self
+
+    def lacks_content(self) -> bool:
+        """Whether a content field of this record (a step's prompt or response, a tool call's
+        arguments or result) is not set yet: a call made inside it may fill it (``fill``)."""
+        return not self._filled and any(key not in self._fields for key in self._CONTENT)
 
     def fill(self, found: Mapping[str, AttributeValue]) -> bool:
         """Take the fields of an instrumented call made inside this record (another

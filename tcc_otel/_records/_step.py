@@ -26,6 +26,7 @@ class Step(Record):
         attrs.STEP_PROMPT: "step.prompt(...)",
         attrs.STEP_RESPONSE: "step.response(...)",
     }
+    _CONTENT: ClassVar[tuple[str, ...]] = (attrs.STEP_PROMPT, attrs.STEP_RESPONSE)
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ class ToolCall(Record):
 
     _KIND: ClassVar[str] = TOOL_CALL
     _REQUIRED: ClassVar[dict[str, str]] = {attrs.TOOL_CALL_NAME: "tool_call.name(...)"}
+    _CONTENT: ClassVar[tuple[str, ...]] = (attrs.TOOL_CALL_ARGS, attrs.TOOL_CALL_RESULT)
 
     def __init__(
         self,

@@ -28,34 +28,38 @@ KIND = "openinference.span.kind"
 """The attribute that marks an OpenInference span."""
 
 
-def read(attributes: Mapping[str, Any]) -> Call | None:
-    """The step or tool call an OpenInference span describes; ``None`` for other kinds."""
+def read(attributes: Mapping[str, Any], *, content: bool = True) -> Call | None:
+    """The step or tool call an OpenInference span describes; ``None`` for other kinds.
+    Without ``content``, only what is not content (kind, models, tokens): cheaper."""
     kind = str(attributes.get(KIND, "")).upper()
     if kind == "LLM":
-        return _llm(attributes)
+        return _llm(attributes, content)
     if kind == "TOOL":
         return Call(
             TOOL_CALL,
             tool_name=as_str(attributes.get("tool.name")),
             tool_call_id=as_str(attributes.get("tool_call.id") or attributes.get("tool.id")),
-            tool_args=as_str(attributes.get("input.value"))
-            or as_str(attributes.get("tool.parameters")),
-            tool_result=as_str(attributes.get("output.value")),
+            tool_args=(
+                as_str(attributes.get("input.value")) or as_str(attributes.get("tool.parameters"))
+            )
+            if content
+            else None,
+            tool_result=as_str(attributes.get("output.value")) if content else None,
         )
     return None
 
 
-def _llm(attributes: Mapping[str, Any]) -> Call:
+def _llm(attributes: Mapping[str, Any], content: bool) -> Call:
     nested = _nest(attributes)
     llm = nested.get("llm", {})
     params = loads(llm["invocation_parameters"]) if "invocation_parameters" in llm else {}
     params = params if isinstance(params, dict) else {}
     counts = llm.get("token_count", {})
     details = counts.get("prompt_details", {}) if isinstance(counts, dict) else {}
-    inputs = _messages(llm.get("input_messages"))
-    outputs = _messages(llm.get("output_messages"))
-    output_value = attributes.get("output.value")
-    if not inputs and "input.value" in attributes:
+    inputs = _messages(llm.get("input_messages")) if content else []
+    outputs = _messages(llm.get("output_messages")) if content else []
+    output_value = attributes.get("output.value") if content else None
+    if content and not inputs and "input.value" in attributes:
         inputs = [message("user", text_parts(attributes["input.value"]))]
     if not outputs and isinstance(output_value, str) and not _is_json(attributes, "output"):
         outputs = [message("assistant", text_parts(output_value))]
@@ -64,7 +68,7 @@ def _llm(attributes: Mapping[str, Any]) -> Call:
     if outputs and reasons and len(outputs) == 1 and "finish_reason" not in outputs[0]:
         outputs[0]["finish_reason"] = reasons[0]
     system = [p for m in inputs if m["role"] == "system" for p in m["parts"]]
-    tools = _tools(llm.get("tools"))
+    tools = _tools(llm.get("tools")) if content else None
     metadata = loads(attributes["metadata"]) if "metadata" in attributes else {}
     requested = params.get("model") or params.get("model_name")
     if not requested and isinstance(metadata, dict):

@@ -50,31 +50,34 @@ CONTENT_EVENTS = frozenset(
 per-chunk events of a stream (time to first token), are not content."""
 
 
-def read(attributes: Mapping[str, Any], events: Sequence[Event] = ()) -> Call | None:
-    """The step or tool call the span describes; ``None`` for anything else."""
+def read(
+    attributes: Mapping[str, Any], events: Sequence[Event] = (), *, content: bool = True
+) -> Call | None:
+    """The step or tool call the span describes; ``None`` for anything else. Without
+    ``content``, only what is not content (kind, models, tokens, finish reasons): cheaper."""
     operation = attributes.get(keys.GEN_AI_OPERATION_NAME) or attributes.get("llm.request.type")
     if operation in _STEP_OPERATIONS:
-        return _step(attributes, events)
+        return _step(attributes, events, content)
     if operation == keys.OP_EXECUTE_TOOL:
         return Call(
             TOOL_CALL,
             tool_name=as_str(attributes.get(keys.GEN_AI_TOOL_NAME)),
             tool_call_id=as_str(attributes.get(keys.GEN_AI_TOOL_CALL_ID)),
-            tool_args=_text(attributes.get(keys.GEN_AI_TOOL_CALL_ARGUMENTS)),
-            tool_result=_text(attributes.get(keys.GEN_AI_TOOL_CALL_RESULT)),
+            tool_args=_text(attributes.get(keys.GEN_AI_TOOL_CALL_ARGUMENTS)) if content else None,
+            tool_result=_text(attributes.get(keys.GEN_AI_TOOL_CALL_RESULT)) if content else None,
         )
     if attributes.get("traceloop.span.kind") == "tool":
         return Call(
             TOOL_CALL,
             tool_name=as_str(attributes.get("traceloop.entity.name")),
-            tool_args=_text(attributes.get("traceloop.entity.input")),
-            tool_result=_text(attributes.get("traceloop.entity.output")),
+            tool_args=_text(attributes.get("traceloop.entity.input")) if content else None,
+            tool_result=_text(attributes.get("traceloop.entity.output")) if content else None,
         )
     return None
 
 
-def _step(attributes: Mapping[str, Any], events: Sequence[Event]) -> Call:
-    system, inputs, outputs = _content(attributes, events)
+def _step(attributes: Mapping[str, Any], events: Sequence[Event], content: bool) -> Call:
+    system, inputs, outputs = _content(attributes, events) if content else (None, None, None)
     finish = attributes.get(keys.GEN_AI_RESPONSE_FINISH_REASONS)
     reasons = tuple(str(r) for r in finish) if isinstance(finish, (list, tuple)) else ()
     if not reasons and outputs:
@@ -99,7 +102,7 @@ def _step(attributes: Mapping[str, Any], events: Sequence[Event]) -> Call:
         system=system,
         inputs=inputs,
         outputs=outputs,
-        tool_definitions=_tool_definitions(attributes),
+        tool_definitions=_tool_definitions(attributes) if content else None,
     )
 
 

@@ -23,12 +23,16 @@ from tcc_otel._schema._build import TOOL_CALL
 from tcc_otel._schema._calls import Call, Event, Message, dumps
 
 
-def read(attributes: Mapping[str, Any], events: Sequence[Event] = ()) -> Call | None:
+def read(
+    attributes: Mapping[str, Any], events: Sequence[Event] = (), *, content: bool = True
+) -> Call | None:
     """The step or tool call a span with ``attributes`` and content ``events`` describes;
-    ``None`` when it is neither (an HTTP call, an agent or chain span, an embedding)."""
+    ``None`` when it is neither (an HTTP call, an agent or chain span, an embedding). Without
+    ``content``: its kind, models, tokens and finish reasons only, which is cheap (the caller's
+    thread reads that much; the export thread reads the rest)."""
     if _from_openinference.KIND in attributes:
-        return _from_openinference.read(attributes)
-    return _from_semconv.read(attributes, events)
+        return _from_openinference.read(attributes, content=content)
+    return _from_semconv.read(attributes, events, content=content)
 
 
 def fields(call: Call) -> dict[str, AttributeValue]:
