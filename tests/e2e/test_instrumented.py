@@ -115,3 +115,26 @@ def test_bare_step_without_content_needs_its_fields(receiver: Receiver, client: 
     assert step.status_code == "ERROR"
     assert step.attributes[keys.GEN_AI_USAGE_INPUT_TOKENS] == 3
     provider.shutdown()
+
+
+@pytest.mark.cost_extra
+def test_cost_estimates_count_each_step_once(receiver: Receiver, client: Client) -> None:
+    """With ``tcc-otel[cost]``: an instrumented call gets an estimated cost like a manual step,
+    and the run's total cost is the sum over its steps, the enclosed call counted once."""
+    provider = TracerProvider()
+    tracer = provider.get_tracer("opentelemetry.instrumentation.openai_v2")
+    tcc.configure(base_url=receiver.url, tracer_provider=provider)
+    with tcc.run(run_id="run-cost") as run:
+        run.prompt("Weather?")
+        llm_call(tracer, "Weather in Paris?", 1000, 100)
+        with run.step():
+            llm_call(tracer, "Weather in Rome?", 2000, 200)
+    assert tcc.flush(10.0)
+    spans = list(receiver.spans)
+    costs = [s.attributes[keys.STEP_ESTIMATED_COST] for s in of_type(spans, "step")]
+    assert len(costs) == 2
+    assert all(cost > 0 for cost in costs)
+    (run_span,) = of_type(spans, "run")
+    assert run_span.attributes[keys.RUN_TOTAL_COST] == pytest.approx(sum(costs))
+    assert run_span.attributes[keys.RUN_TOTAL_TOKENS] == 3300
+    provider.shutdown()
