@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from opentelemetry.sdk.resources import SERVICE_NAME
 
+from tcc_otel._cli._genai import Found, findings, installed
 from tcc_otel._cli._probe import SPAN_NAME, URL_SETTINGS, Result, send
 from tcc_otel._config import Config, resolve
 from tcc_otel._env import DEFAULT, SHOWN_KEY_CHARS
@@ -58,6 +59,7 @@ class Report:
     result: Result
     pending_spans: int | None
     log: list[str] = field(default_factory=list)
+    instrumentations: list[Found] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         config = {name: row.as_json() for name, row in self.rows.items()}
@@ -76,6 +78,7 @@ class Report:
             },
             "ok": self.result.accepted,
             "log": self.log,
+            "instrumentations": [found._asdict() for found in self.instrumentations],
         }
 
 
@@ -123,7 +126,8 @@ def diagnose(config: Config, *, budget: float) -> Report:
     rows = _rows(config)
     run_id = f"doctor-{uuid.uuid4()}"
     pending = _pending_spans(config.spool_dir)
-    return Report(rows, run_id, send(config, run_id, budget), pending)
+    found = findings(installed(), os.environ)
+    return Report(rows, run_id, send(config, run_id, budget), pending, instrumentations=found)
 
 
 def render(report: Report) -> str:
@@ -144,6 +148,12 @@ def render(report: Report) -> str:
     verdict = "ACCEPTED" if result.accepted else ("NOT ACCEPTED" if result.sent else "NOT SENT")
     lines += ["", f"test span ({SPAN_NAME}, tcc.runId={report.run_id}): {verdict}"]
     lines.append(f"  {result.message}")
+    if report.instrumentations:
+        lines += ["", "GenAI instrumentations installed (their calls inside runs become steps):"]
+        lines += [
+            f"  {found.package} {found.version} ({found.family}): content {found.content}"
+            for found in report.instrumentations
+        ]
     return "\n".join(lines) + "\n"
 
 

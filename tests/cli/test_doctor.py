@@ -124,6 +124,7 @@ class TestAccepted:
                 "message": f"{traces} accepted it (HTTP 200).",
             },
             "ok": True,
+            "instrumentations": [],  # none in the dev venv
             "log": [],
         }
         assert done.returncode == 0
@@ -208,6 +209,7 @@ class TestNotAccepted:
                 "message": message,
             },
             "ok": False,
+            "instrumentations": [],  # none in the dev venv
             "log": [
                 f"WARNING: {traces} refused 1 spans with HTTP 401 (check TCC_API_KEY); "
                 "1 spans dropped so far"
@@ -260,6 +262,7 @@ class TestNotAccepted:
                 ),
             },
             "ok": False,
+            "instrumentations": [],  # none in the dev venv
             "log": [],
         }
         assert done.returncode == 1
@@ -289,6 +292,7 @@ class TestNotSent:
                 ),
             },
             "ok": False,
+            "instrumentations": [],  # none in the dev venv
             "log": [],
         }
         assert (done.returncode, done.stderr) == (1, "")
@@ -327,6 +331,7 @@ class TestNotSent:
                 + " Because of this the API key is not used and nothing is sent.",
             },
             "ok": False,
+            "instrumentations": [],  # none in the dev venv
             "log": [f"ERROR: {refusal} Nothing will be sent."],
         }
         assert (done.returncode, done.stderr) == (1, "")
@@ -433,6 +438,7 @@ class TestGrpc:
                 "message": f"{server.endpoint} accepted it (gRPC OK).",
             },
             "ok": True,
+            "instrumentations": [],  # none in the dev venv
             "log": [],
         }
         assert done.returncode == 0

@@ -305,3 +305,22 @@ def test_examples(
     assert run[keys.GEN_AI_USAGE_INPUT_TOKENS] == sum(
         s.attributes[keys.GEN_AI_USAGE_INPUT_TOKENS] for s in got.of_type("step")
     )
+
+
+@pytest.mark.parametrize(
+    ("family", "package", "family_name"),
+    [
+        ("openai-v2", "opentelemetry-instrumentation-openai-v2", "opentelemetry"),
+        ("openllmetry", "opentelemetry-instrumentation-openai", "openllmetry"),
+        ("openinference", "openinference-instrumentation-langchain", "openinference"),
+    ],
+)
+def test_doctor_names_the_instrumentation(
+    family: str, package: str, family_name: str, venvs: dict[str, Path]
+) -> None:
+    """``tcc-otel doctor`` in the family's venv lists it and says where its content goes."""
+    doctor = venv_of(family, venvs) / "bin" / "tcc-otel"
+    _, stdout = run_traced(doctor, "doctor", "--json", "--timeout", "5")
+    found = {f["package"]: f for f in json.loads(stdout)["instrumentations"]}
+    assert found[package]["family"] == family_name
+    assert found[package]["content"]
