@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from _fault_server import FaultServer, Reply
 from helpers.clients import fresh_client, messages
+from helpers.delivery import counters
 from helpers.tracing import UserTracing, live_ids, parent_of, run_id_of, self_of
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -25,25 +26,6 @@ def closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
-
-
-def counters(
-    recorded: int = 0, exported: int = 0, retried: int = 0, dropped: dict[str, int] | None = None
-) -> dict[str, object]:
-    """A whole ``Stats.snapshot()``."""
-    by_reason = dropped or {}
-    return {
-        "recorded": recorded,
-        "exported": exported,
-        "retried": retried,
-        "dropped": sum(by_reason.values()),
-        "dropped_by_reason": by_reason,
-    }
-
-
-def now_idle(**counts: object) -> dict[str, object]:
-    """A whole ``tcc.stats()`` once nothing is queued or spooled."""
-    return {**counters(**counts), "queued": 0, "spooled": 0}  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -153,7 +135,7 @@ class TestClientStats:
             r.step().prompt("p").response("r").end()
             r.step().error("boom")
         assert tcc.flush()
-        assert tcc.stats() == now_idle(recorded=3, exported=3)
+        assert tcc.stats() == counters(recorded=3, exported=3)
 
     def test_refused(self, client: Client, caplog: pytest.LogCaptureFixture) -> None:
         """Spans the endpoint refuses are counted as dropped under the HTTP status, and a
@@ -164,7 +146,7 @@ class TestClientStats:
                 r.prompt("hi")
                 r.step().prompt("p").response("r").end()
             assert tcc.flush()
-        assert tcc.stats() == now_idle(recorded=2, dropped={"http_400": 2})
+        assert tcc.stats() == counters(recorded=2, dropped={"http_400": 2})
         assert any("HTTP 400" in line for line in messages(caplog.records, logging.WARNING))
 
     def test_shutdown_then_record(self, server: FaultServer, client: Client) -> None:
@@ -175,7 +157,7 @@ class TestClientStats:
         tcc.run().prompt("after").end()
         assert tcc.flush()
         assert sent(server) == ["invoke_agent"]
-        assert tcc.stats() == now_idle(recorded=1, exported=1)
+        assert tcc.stats() == counters(recorded=1, exported=1)
 
     def test_reconfigure_same_provider(self, server: FaultServer, client: Client) -> None:
         """Configuring twice with the same tracer_provider counts each later span once, though
@@ -190,4 +172,4 @@ class TestClientStats:
         finally:
             provider.shutdown()
         assert sent(server) == ["invoke_agent", "invoke_agent"]
-        assert tcc.stats() == now_idle(recorded=2, exported=2)
+        assert tcc.stats() == counters(recorded=2, exported=2)

@@ -12,6 +12,7 @@ import time
 import pytest
 from _fault_server import FaultServer, Reply, closed_port
 from helpers.clients import make_spans, messages
+from helpers.delivery import stats_snapshot
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from tcc_otel._export._exporter import OtlpHttpExporter
@@ -23,20 +24,6 @@ HANG_GUARD = 20.0
 """Seconds after which a test that waits on the exporter is considered hung."""
 SHORT_GUARD = 5.0
 """The hang guard of a wait that should end within a second."""
-
-
-def counters(
-    exported: int = 0, retried: int = 0, dropped: dict[str, int] | None = None
-) -> dict[str, object]:
-    """The whole ``Stats.snapshot()`` expected of an exporter used alone."""
-    by_reason = dropped or {}
-    return {
-        "recorded": 0,
-        "exported": exported,
-        "retried": retried,
-        "dropped": sum(by_reason.values()),
-        "dropped_by_reason": by_reason,
-    }
 
 
 class RecordingEvent(threading.Event):
@@ -97,7 +84,7 @@ class TestSuccess:
                 ("span-0", "span-1", "span-2"),
             )
         ]
-        assert stats.snapshot() == counters(exported=3)
+        assert stats.snapshot() == stats_snapshot(exported=3)
 
     def test_keep_alive(self, stats: Stats) -> None:
         """Several exports reuse one TCP connection."""
@@ -109,7 +96,7 @@ class TestSuccess:
         assert results == [SpanExportResult.SUCCESS] * 4
         assert [(r.connection, r.span_count) for r in server.requests] == [(1, 2)] * 4
         assert connections == 1
-        assert stats.snapshot() == counters(exported=8)
+        assert stats.snapshot() == stats_snapshot(exported=8)
 
     def test_nothing_to_send(self, stats: Stats) -> None:
         """An empty batch succeeds without a request."""
@@ -118,7 +105,7 @@ class TestSuccess:
         assert (result, server.requests, stats.snapshot()) == (
             SpanExportResult.SUCCESS,
             [],
-            counters(),
+            stats_snapshot(),
         )
 
 
@@ -137,7 +124,7 @@ class TestRetry:
             (503, 2),
             (200, 2),
         ]
-        assert stats.snapshot() == counters(exported=2, retried=6)
+        assert stats.snapshot() == stats_snapshot(exported=2, retried=6)
 
     @pytest.mark.parametrize("status", [429, 502, 503, 504])
     def test_retryable_statuses(self, stats: Stats, status: int) -> None:
@@ -147,7 +134,7 @@ class TestRetry:
             result = exporter_for(server.traces_url, stats).export(make_spans(1))
         assert result is SpanExportResult.SUCCESS
         assert [r.status for r in server.requests] == [status, 200]
-        assert stats.snapshot() == counters(exported=1, retried=1)
+        assert stats.snapshot() == stats_snapshot(exported=1, retried=1)
 
     def test_retry_after(self, stats: Stats) -> None:
         """A 429 with ``Retry-After: 1`` makes the exporter wait exactly one second, then
@@ -160,7 +147,7 @@ class TestRetry:
         assert result is SpanExportResult.SUCCESS
         assert wake.waits == [1.0]
         assert [r.status for r in server.requests] == [429, 200]
-        assert stats.snapshot() == counters(exported=2, retried=2)
+        assert stats.snapshot() == stats_snapshot(exported=2, retried=2)
 
     def test_retry_after_date_in_the_past(self, stats: Stats) -> None:
         """A Retry-After given as an HTTP date that has passed means retry at once."""
@@ -170,7 +157,7 @@ class TestRetry:
             wake = exporter._wake = RecordingEvent()
             result = exporter.export(make_spans(1))
         assert (result, wake.waits) == (SpanExportResult.SUCCESS, [0.0])
-        assert stats.snapshot() == counters(exported=1, retried=1)
+        assert stats.snapshot() == stats_snapshot(exported=1, retried=1)
 
     def test_retry_after_beyond_budget(
         self, stats: Stats, caplog: pytest.LogCaptureFixture
@@ -183,7 +170,7 @@ class TestRetry:
             result = exporter.export(make_spans(2))
         assert result is SpanExportResult.FAILURE
         assert (wake.waits, len(server.requests)) == ([], 1)
-        assert stats.snapshot() == counters(dropped={"http_503": 2})
+        assert stats.snapshot() == stats_snapshot(dropped={"http_503": 2})
         assert len(messages(caplog.records)) == 1
 
     def test_connection_refused(self, stats: Stats, caplog: pytest.LogCaptureFixture) -> None:
@@ -195,7 +182,7 @@ class TestRetry:
         result = exporter.export(make_spans(3))
         assert result is SpanExportResult.FAILURE
         snapshot = stats.snapshot()
-        assert snapshot == counters(retried=3 * len(wake.waits), dropped={"unreachable": 3})
+        assert snapshot == stats_snapshot(retried=3 * len(wake.waits), dropped={"unreachable": 3})
         assert len(wake.waits) >= 1
         warnings = messages(caplog.records)
         assert warnings
@@ -216,7 +203,7 @@ class TestRefused:
             (200, ("span-0", "span-1")),
             (200, ("span-2", "span-3")),
         ]
-        assert stats.snapshot() == counters(exported=4)
+        assert stats.snapshot() == stats_snapshot(exported=4)
 
     def test_413_splits_down_to_one(self, stats: Stats) -> None:
         """A half that is still too large is split again; a single span refused with 413 is
@@ -232,7 +219,7 @@ class TestRefused:
             (200, ("span-1",)),
             (200, ("span-2", "span-3")),
         ]
-        assert stats.snapshot() == counters(exported=3, dropped={"http_413": 1})
+        assert stats.snapshot() == stats_snapshot(exported=3, dropped={"http_413": 1})
 
     def test_400_dropped(self, stats: Stats, caplog: pytest.LogCaptureFixture) -> None:
         """A 400 drops the batch at once, counted as ``http_400``, with one warning."""
@@ -240,7 +227,7 @@ class TestRefused:
             result = exporter_for(server.traces_url, stats).export(make_spans(2))
         assert result is SpanExportResult.FAILURE
         assert [r.status for r in server.requests] == [400]
-        assert stats.snapshot() == counters(dropped={"http_400": 2})
+        assert stats.snapshot() == stats_snapshot(dropped={"http_400": 2})
         [warning] = messages(caplog.records)
         assert "HTTP 400" in warning
         assert "2 spans" in warning
@@ -254,7 +241,7 @@ class TestRefused:
             result = exporter_for(server.traces_url, stats).export(make_spans(1))
         assert result is SpanExportResult.FAILURE
         assert [r.status for r in server.requests] == [status]
-        assert stats.snapshot() == counters(dropped={f"http_{status}": 1})
+        assert stats.snapshot() == stats_snapshot(dropped={f"http_{status}": 1})
         [warning] = messages(caplog.records)
         assert "check TCC_API_KEY" in warning
         assert KEY not in caplog.text
@@ -265,7 +252,7 @@ class TestRefused:
             result = exporter_for(server.traces_url, stats).export(make_spans(1))
         assert result is SpanExportResult.FAILURE
         assert [r.status for r in server.requests] == [500]
-        assert stats.snapshot() == counters(dropped={"http_500": 1})
+        assert stats.snapshot() == stats_snapshot(dropped={"http_500": 1})
 
     def test_drops_add_up(self, stats: Stats, caplog: pytest.LogCaptureFixture) -> None:
         """Repeated refusals are all counted, while the warning is logged once per interval."""
@@ -273,7 +260,7 @@ class TestRefused:
             exporter = exporter_for(server.traces_url, stats)
             results = [exporter.export(make_spans(2)) for _ in range(3)]
         assert results == [SpanExportResult.FAILURE] * 3
-        assert stats.snapshot() == counters(dropped={"http_400": 6})
+        assert stats.snapshot() == stats_snapshot(dropped={"http_400": 6})
         assert len(messages(caplog.records)) == 1
 
 
@@ -296,7 +283,7 @@ class TestDeadline:
         assert not hung
         assert outcome == [SpanExportResult.FAILURE]
         assert [r.status for r in server.requests] == [None]
-        assert stats.snapshot() == counters(dropped={"unreachable": 2})
+        assert stats.snapshot() == stats_snapshot(dropped={"unreachable": 2})
 
     def test_deadline_ends_backoff(self, stats: Stats) -> None:
         """A deadline set while the exporter waits to retry ends the wait and drops the batch."""
@@ -318,7 +305,7 @@ class TestDeadline:
         assert not hung
         assert outcome == [SpanExportResult.FAILURE]
         assert ([r.status for r in server.requests], wake.waits) == ([503], [30.0])
-        assert stats.snapshot() == counters(retried=2, dropped={"deadline": 2})
+        assert stats.snapshot() == stats_snapshot(retried=2, dropped={"deadline": 2})
 
     def test_deadline_during_request_bounds_retry(self, stats: Stats) -> None:
         """A deadline set while a request is in flight bounds the retry after it: a Retry-After
@@ -343,7 +330,7 @@ class TestDeadline:
         assert not hung
         assert outcome == [SpanExportResult.FAILURE]
         assert (len(server.requests), wake.waits) == (1, [])
-        assert stats.snapshot() == counters(dropped={"http_503": 2})
+        assert stats.snapshot() == stats_snapshot(dropped={"http_503": 2})
 
     def test_past_deadline(self, stats: Stats) -> None:
         """After the deadline has passed, nothing is sent and the batch is dropped."""
@@ -352,7 +339,7 @@ class TestDeadline:
             exporter.set_deadline(time.monotonic() - 1.0)
             result = exporter.export(make_spans(2))
         assert (result, server.requests) == (SpanExportResult.FAILURE, [])
-        assert stats.snapshot() == counters(dropped={"deadline": 2})
+        assert stats.snapshot() == stats_snapshot(dropped={"deadline": 2})
 
 
 class TestImports:

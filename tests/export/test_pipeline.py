@@ -20,6 +20,7 @@ from helpers.delivery import (
     request_ids,
     sent_spans,
     span_id,
+    stats_snapshot,
     use_limits,
     wait_until,
 )
@@ -40,20 +41,6 @@ QUICK = 0.1
 """The wait of the timer under test."""
 DELIVERY_GUARD = 5.0
 """Hang guard of a delivery that the timer under test (``QUICK``) should bring about."""
-
-
-def pipeline_counters(
-    recorded: int = 0, exported: int = 0, dropped: dict[str, int] | None = None
-) -> dict[str, object]:
-    """A whole ``Stats.snapshot()`` of a pipeline used alone (no retries in these tests)."""
-    by_reason = dropped or {}
-    return {
-        "recorded": recorded,
-        "exported": exported,
-        "retried": 0,
-        "dropped": sum(by_reason.values()),
-        "dropped_by_reason": by_reason,
-    }
 
 
 class Rig:
@@ -144,7 +131,7 @@ class TestRunBatches:
         assert server.wait_for_requests(1, HANG_GUARD)
         assert rig.pipeline.flush(HANG_GUARD)
         assert names(server) == [("step-1", "tool-1", "step-2", "agent")]
-        assert rig.stats.snapshot() == pipeline_counters(recorded=4, exported=4)
+        assert rig.stats.snapshot() == stats_snapshot(recorded=4, exported=4)
 
     def test_flush_after_shutdown_returns_at_once(
         self, server: FaultServer, rigs: list[Rig]
@@ -196,7 +183,7 @@ class TestRunBatches:
             ("run-a-s1", "run-a-s2", "run-a-r0"),
             ("run-b-s1", "run-b-s2", "run-b-r0"),
         ]
-        assert rig.stats.snapshot() == pipeline_counters(recorded=6, exported=6)
+        assert rig.stats.snapshot() == stats_snapshot(recorded=6, exported=6)
 
     def test_run_over_batch_bytes_is_split(self, server: FaultServer, rigs: list[Rig]) -> None:
         """A run larger than ``batch_bytes`` goes out in several requests, none over the size
@@ -214,7 +201,7 @@ class TestRunBatches:
             ("step-3", "step-4", "step-5"),
             ("agent-0",),
         ]
-        assert rig.stats.snapshot() == pipeline_counters(recorded=7, exported=7)
+        assert rig.stats.snapshot() == stats_snapshot(recorded=7, exported=7)
 
 
 class TestTimers:
@@ -232,7 +219,7 @@ class TestTimers:
         assert server.wait_for_requests(2, DELIVERY_GUARD)
         assert rig.pipeline.flush(HANG_GUARD)
         assert names(server) == [("step-1", "agent"), ("late-1", "late-2")]
-        assert rig.stats.snapshot() == pipeline_counters(recorded=4, exported=4)
+        assert rig.stats.snapshot() == stats_snapshot(recorded=4, exported=4)
 
     def test_spans_of_runs_elsewhere(self, server: FaultServer, rigs: list[Rig]) -> None:
         """Spans of a run that is not in this process go out together once ``batch_delay``
@@ -292,7 +279,7 @@ class TestBacklogBytes:
             assert rig.pipeline.flush(HANG_GUARD)
             sent = [{span.run_id for span in sent_spans(request)} for request in slow.requests]
         assert (settled, sent) == (True, [{"run-0"}, {"run-7"}, {"run-8"}])
-        assert rig.stats.snapshot() == pipeline_counters(
+        assert rig.stats.snapshot() == stats_snapshot(
             recorded=18, exported=6, dropped={"backlog_full": 12}
         )
         assert [line for line in messages(caplog.records) if "bytes were waiting" in line] == [

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from _fault_server import FaultServer, Reply
 from helpers.clients import messages
+from helpers.delivery import stats_snapshot
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 
@@ -22,20 +23,6 @@ SPAN_BYTES = 86
 """Encoded size of one span made by ``Setup.record`` (names ``span-N``), give or take a byte."""
 HANG_GUARD = 20.0
 """Seconds after which a call that should return promptly is considered hung."""
-
-
-def counters(
-    recorded: int = 0, exported: int = 0, retried: int = 0, dropped: dict[str, int] | None = None
-) -> dict[str, object]:
-    """A whole ``Stats.snapshot()``."""
-    by_reason = dropped or {}
-    return {
-        "recorded": recorded,
-        "exported": exported,
-        "retried": retried,
-        "dropped": sum(by_reason.values()),
-        "dropped_by_reason": by_reason,
-    }
 
 
 class Setup:
@@ -104,7 +91,7 @@ class TestFlush:
         setup.record(5)
         assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
         assert sent(server) == [f"span-{i}" for i in range(5)]
-        assert setup.stats.snapshot() == counters(recorded=5, exported=5)
+        assert setup.stats.snapshot() == stats_snapshot(recorded=5, exported=5)
 
     def test_flush_with_nothing_queued(self, server: FaultServer, setups: list[Setup]) -> None:
         """With nothing queued, force_flush() returns True and sends nothing."""
@@ -121,7 +108,7 @@ class TestFlush:
         assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
         assert sorted(sent(server)) == sorted(f"span-{i}" for i in range(10))
         assert [request.span_count for request in server.requests] == [3, 3, 3, 1]
-        assert setup.stats.snapshot() == counters(recorded=10, exported=10)
+        assert setup.stats.snapshot() == stats_snapshot(recorded=10, exported=10)
 
     def test_spans_outside_runs_ignored(self, server: FaultServer, setups: list[Setup]) -> None:
         """Spans without ``tcc.runId`` are neither counted nor sent."""
@@ -132,7 +119,7 @@ class TestFlush:
         setup.record(1, run_id=None, prefix="later")
         assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
         assert sent(server) == ["run-0", "run-1"]
-        assert setup.stats.snapshot() == counters(recorded=2, exported=2)
+        assert setup.stats.snapshot() == stats_snapshot(recorded=2, exported=2)
 
 
 class TestQueue:
@@ -148,7 +135,7 @@ class TestQueue:
         setup.record(20)
         assert setup.processor.force_flush(int(HANG_GUARD * 1000)) is True
         assert sent(server) == [f"span-{i}" for i in range(5)]
-        assert setup.stats.snapshot() == counters(
+        assert setup.stats.snapshot() == stats_snapshot(
             recorded=20, exported=5, dropped={"queue_full": 15}
         )
         [warning] = messages(caplog.records)
@@ -163,7 +150,7 @@ class TestQueue:
         setup.processor.shutdown(1.0)
         setup.record(3)
         assert server.requests == []
-        assert setup.stats.snapshot() == counters(recorded=3, dropped={"after_shutdown": 3})
+        assert setup.stats.snapshot() == stats_snapshot(recorded=3, dropped={"after_shutdown": 3})
         assert len(messages(caplog.records)) == 1
 
 
@@ -178,7 +165,7 @@ class TestShutdown:
         setup.processor.shutdown(HANG_GUARD)
         setup.processor.shutdown(HANG_GUARD)
         assert sent(server) == [f"span-{i}" for i in range(4)]
-        assert setup.stats.snapshot() == counters(recorded=4, exported=4)
+        assert setup.stats.snapshot() == stats_snapshot(recorded=4, exported=4)
 
     def test_hanging_endpoint(self, caplog: pytest.LogCaptureFixture) -> None:
         """Against an endpoint that never answers, shutdown(0.5) returns and counts the spans in
@@ -203,7 +190,7 @@ class TestShutdown:
         setup.close()
         assert returned
         assert [request.span_count for request in hanging.requests] == [2]
-        assert snapshot == counters(recorded=5, dropped={"shutdown_timeout": 5})
+        assert snapshot == stats_snapshot(recorded=5, dropped={"shutdown_timeout": 5})
         assert [line for line in messages(caplog.records) if "not delivered" in line] == [
             "5 spans were not delivered within the 0.5 s shutdown deadline; 5 spans dropped in all"
         ]

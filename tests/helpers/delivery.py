@@ -81,6 +81,20 @@ def accepted_ids(requests: list[Recorded]) -> list[SpanId]:
     )
 
 
+def stats_snapshot(
+    recorded: int = 0, exported: int = 0, retried: int = 0, dropped: dict[str, int] | None = None
+) -> dict[str, object]:
+    """The whole ``Stats.snapshot()`` expected of a pipeline or exporter used alone."""
+    by_reason = dropped or {}
+    return {
+        "recorded": recorded,
+        "exported": exported,
+        "retried": retried,
+        "dropped": sum(by_reason.values()),
+        "dropped_by_reason": by_reason,
+    }
+
+
 def counters(
     recorded: int = 0,
     exported: int = 0,
@@ -91,17 +105,8 @@ def counters(
     **more: int,
 ) -> dict[str, object]:
     """The whole ``tcc.stats()`` expected; ``more`` adds counters such as ``kept``."""
-    by_reason = dropped or {}
-    expected: dict[str, object] = {
-        "recorded": recorded,
-        "exported": exported,
-        "retried": retried,
-        "dropped": sum(by_reason.values()),
-        "dropped_by_reason": by_reason,
-        "queued": queued,
-        "spooled": spooled,
-    }
-    expected.update(more)
+    expected = stats_snapshot(recorded, exported, retried, dropped)
+    expected.update(queued=queued, spooled=spooled, **more)
     return expected
 
 
