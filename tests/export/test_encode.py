@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from helpers.records import tool_attrs
 from opentelemetry import context as otel_context
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as SpanMessage
 from opentelemetry.sdk.trace import SpanLimits
@@ -19,19 +20,14 @@ from tcc_otel._records._span import LightSpan
 from tcc_otel._records._tool_call import ToolCall
 
 NO_LIMITS = SpanLimits(max_span_attributes=1000, max_span_attribute_length=100_000)
-TOOL_ATTRIBUTES = {
-    "tcc.type": "tool_call",
-    "tcc.runId": "run-1",
-    "tcc.toolCallId": "call-1",
-    "gen_ai.operation.name": "execute_tool",
-    "tcc.tool_call.name": "search",
-    "gen_ai.tool.name": "search",
-    "gen_ai.tool.call.id": "call-1",
-    "tcc.tool_call.args": "q",
-    "tcc.tool_call.result": "r",
-    "gen_ai.tool.call.arguments": "q",
-    "gen_ai.tool.call.result": "r",
-}
+TOOL_ATTRIBUTES = tool_attrs(
+    **{
+        "tcc.tool_call.args": "q",
+        "tcc.tool_call.result": "r",
+        "gen_ai.tool.call.arguments": "q",
+        "gen_ai.tool.call.result": "r",
+    }
+)
 """What ``tool_call()`` below is exported with."""
 
 
