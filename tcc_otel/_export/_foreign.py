@@ -26,12 +26,8 @@ from tcc_otel._records._tool_call import ToolCall
 from tcc_otel._schema import _genai
 from tcc_otel._schema import _keys as keys
 from tcc_otel._schema._build import STEP, Fields, Snapshot, attributes
-from tcc_otel._schema._calls import Event, is_content_key
+from tcc_otel._schema._calls import Event, is_content_key, is_read_key
 from tcc_otel._schema._from_semconv import CONTENT_EVENTS
-
-GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.", "input.", "output.", "tool.", "traceloop.")
-"""Attributes that make a span an LLM or tool span to a reader; an enclosed call's TCC copy
-leaves them out (its record carries them)."""
 
 
 class Counts(Protocol):
@@ -132,7 +128,7 @@ def tcc_attributes(item: Foreign) -> dict[str, AttributeValue]:
     """TCC's copy of the span's attributes (export thread)."""
     found: Mapping[str, Any] = item.span.attributes or {}
     if item.enclosed:
-        return {k: v for k, v in found.items() if not k.startswith(GENAI_PREFIXES)}
+        return {k: v for k, v in found.items() if not is_read_key(k)}
     snapshot = snapshot_of(item)
     if snapshot is not None:
         # The call's content is in the snapshot, in the conventions' shape: once is enough.

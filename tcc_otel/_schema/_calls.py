@@ -73,6 +73,16 @@ def is_content_key(key: str) -> bool:
     return key.startswith(CONTENT_PREFIXES)
 
 
+READ_PREFIXES = ("gen_ai.", "llm.", "openinference.", "input.", "output.", "tool.", "traceloop.")
+"""Attribute key prefixes of everything the readers read: what makes a span an LLM or tool call."""
+
+
+def is_read_key(key: str) -> bool:
+    """Whether ``key`` is one the readers read (a call taken by a record of ours leaves them out
+    of TCC's copy: its record carries them)."""
+    return key.startswith(READ_PREFIXES)
+
+
 def text_parts(content: Any) -> list[dict[str, Any]]:
     """Message parts from a plain content value: a string, a list of OpenAI-style content
     items (``{"type": "text", "text": ...}``), or parts already in the conventions' shape."""
