@@ -333,21 +333,17 @@ class ExportPipeline:
 
     def _place(self, item: Item, now: float) -> None:
         """Encode one ended span and hand it to the batcher."""
-        if isinstance(item, Foreign):
-            span = item.span
-            run_id = run_id_of(span.attributes) or ""
-            encoded = (sdk_origin(span), foreign_span(item, self.span_limits, self._stats.add))
-            local = self._groups.waiting_for(run_id) or self._is_local_run(run_id)
-            run_span = False
-        elif isinstance(item, ReadableSpan):
-            run_id = run_id_of(item.attributes) or ""
-            run_span = is_run(item.attributes)
-            encoded = (sdk_origin(item), sdk_span(item))
-            local = self._groups.waiting_for(run_id) or self._is_local_run(run_id)
-        else:
+        if isinstance(item, LightSpan):
             self._place_light(item, now)
             return
-        self._groups.place(run_id, run_span, local, encoded, now)
+        span = item.span if isinstance(item, Foreign) else item
+        run_id = run_id_of(span.attributes) or ""
+        if isinstance(item, Foreign):  # another instrumentation's: TCC's copy of it
+            body, run_span = foreign_span(item, self.span_limits, self._stats.add), False
+        else:
+            body, run_span = sdk_span(item), is_run(item.attributes)
+        local = self._groups.waiting_for(run_id) or self._is_local_run(run_id)
+        self._groups.place(run_id, run_span, local, (sdk_origin(span), body), now)
 
     def _place_light(self, span: LightSpan, now: float) -> None:
         """Encode a record's span and, when sharing, hand it to the application's span
