@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import gzip
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from tcc_otel._export._wire import Origin, export_request
+
+
+def _gzip_of() -> tuple[str, Callable[[bytes], bytes]]:
+    """The fastest gzip compressor installed: ISA-L's (``tcc-otel[fast]``: ~10x faster than
+    zlib at its fastest level, and smaller), else zlib's level 1 (most of the gain for little
+    CPU). Both write standard gzip."""
+    try:
+        from isal import igzip
+    except ImportError:
+        return "zlib", lambda body: gzip.compress(body, compresslevel=1)
+    return "isal", lambda body: igzip.compress(body, compresslevel=1)
+
+
+GZIP, _compress = _gzip_of()
+"""Which compressor ``Batch.compressed`` uses (``isal`` or ``zlib``; doctor shows it)."""
 
 
 class Batch:
@@ -56,9 +71,9 @@ class Batch:
         return zlib.decompress(self._body_gz, 16 + zlib.MAX_WBITS)  # read back from the spool
 
     def compressed(self) -> bytes:
-        """The gzip-compressed request body (level 1: most of the gain for little CPU)."""
+        """The gzip-compressed request body (``GZIP``)."""
         if self._body_gz is None:
-            self._body_gz = gzip.compress(export_request(self.groups), compresslevel=1)
+            self._body_gz = _compress(export_request(self.groups))
         return self._body_gz
 
     @property
