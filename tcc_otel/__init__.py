@@ -148,6 +148,7 @@ def configure(
     max_data_url_bytes: int | None = None,
     handle_sigterm: bool | None = None,
     share_spans: bool | None = None,
+    encode_process: str | None = None,
 ) -> None:
     """Configure tcc_otel explicitly; every argument left at ``None`` falls back to its
     environment variable, then to the default. Pending spans of the previous configuration are
@@ -193,6 +194,9 @@ def configure(
             has set a global SDK ``TracerProvider``, its span processors get the run, step and
             tool-call spans too (from tcc_otel's background thread), so its exporters see
             whole traces (default on).
+        encode_process: ``TCC_ENCODE_PROCESS``; ``"auto"`` (default) builds and encodes spans
+            in a helper process while a backlog shows the export thread falling behind, so the
+            agent keeps this process's GIL; ``"on"`` from the first export; ``"off"`` never.
 
     Raises:
         ValueError: a URL is neither TCC's endpoint nor this machine, or ``otlp_protocol``
@@ -219,6 +223,7 @@ def configure(
         max_data_url_bytes=max_data_url_bytes,
         handle_sigterm=handle_sigterm,
         share_spans=share_spans,
+        encode_process=encode_process,
     )
 
 

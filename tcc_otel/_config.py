@@ -46,8 +46,18 @@ PROTOCOLS = frozenset({"http/protobuf", "grpc"})
 """Values of ``OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL`` tcc_otel sends with, in collector mode."""
 COMPRESSIONS = frozenset({"gzip", "none"})
 """Values of ``OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION``."""
+ENCODE_PROCESS = frozenset({"auto", "on", "off"})
+"""Values of ``TCC_ENCODE_PROCESS``."""
 GRPC_DEFAULT_ENDPOINT = "http://localhost:4317"
 HTTP_DEFAULT_ENDPOINT = "http://localhost:4318"
+
+
+def _encode_process(text: str) -> str:
+    """One of ``ENCODE_PROCESS``, any case."""
+    value = text.lower()
+    if value not in ENCODE_PROCESS:
+        raise ValueError(f"is not known ({', '.join(sorted(ENCODE_PROCESS))})")
+    return value
 
 
 def _compression(text: str) -> str:
@@ -152,6 +162,9 @@ class Config:
     share_spans: bool = setting(True, "TCC_SHARE_SPANS", parse=flag)
     """Default mode: the span processors of the application's global SDK provider get the run,
     step and tool-call spans too, so its exporters see whole traces."""
+    encode_process: str = setting("auto", "TCC_ENCODE_PROCESS", parse=_encode_process, warn=True)
+    """Default mode: ``auto`` encodes spans in a helper process while a backlog lasts, ``on``
+    from the first export, ``off`` never."""
 
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each setting was given: ``IN_CODE``, the environment variable, or ``DEFAULT``. A
@@ -210,6 +223,7 @@ class ConfigureOptions(TypedDict, total=False):
     max_data_url_bytes: int | None
     handle_sigterm: bool | None
     share_spans: bool | None
+    encode_process: str | None
 
 
 def is_loopback(url: str) -> bool:
@@ -366,6 +380,12 @@ def resolve(**options: Unpack[ConfigureOptions]) -> Config:
         if "otlp_protocol" in refused:
             mode = "none"  # never HTTP to what may be a gRPC port
     unsafe = get("allow_unsafe_base_url").value
+    helper, source, _ = get("encode_process")
+    if source == IN_CODE:
+        try:
+            _encode_process(helper)
+        except ValueError as exc:
+            raise ValueError(f"encode_process={helper!r} {exc}") from None
 
     def url(name: str, what: str) -> str | None:
         if get(name).source == DEFAULT:  # derived below

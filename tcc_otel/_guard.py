@@ -69,6 +69,17 @@ class Guard:
         return True
 
 
+def report_internal_error(where: str, detail: object) -> None:
+    """An internal error that another process of ours caught (the encoding helper): counted
+    and logged as one a ``Guard`` caught here."""
+    _caught[0] += 1
+    logger.error(
+        "internal error in %s: %s; your code keeps running, this record may be incomplete",
+        where,
+        detail,
+    )
+
+
 def _reset_after_fork() -> None:
     _caught[0] = 0
 

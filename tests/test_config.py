@@ -332,6 +332,7 @@ ENV_SAMPLES: dict[str, tuple[str, object]] = {
     "max_data_url_bytes": ("200", 200),
     "handle_sigterm": ("false", False),
     "share_spans": ("off", False),
+    "encode_process": (" Off ", "off"),
 }
 """For each setting read from the environment: a text for its first variable, and the value."""
 
@@ -356,6 +357,7 @@ CODE_SAMPLES: ConfigureOptions = {
     "max_data_url_bytes": 20,
     "handle_sigterm": False,
     "share_spans": False,
+    "encode_process": "on",
 }
 """For each ``configure()`` keyword: a value that is used as given."""
 

@@ -66,6 +66,7 @@ def export_pipeline(
         spool=_spool(config.spool_dir, url, api_key),
         is_local_run=is_local_run,
         on_start=on_start,
+        encode_process=config.encode_process,
     )
     sink.recover()
     return sink

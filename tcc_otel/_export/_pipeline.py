@@ -15,30 +15,51 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Union
+from typing import Protocol, Union
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits
 
 from tcc_otel._export._batch import Batch
 from tcc_otel._export._batcher import Batcher, Limits
-from tcc_otel._export._encode import Prepared, encode_prepared, prepare
+from tcc_otel._export._encode import (
+    Prepared,
+    encode_prepared,
+    light_span,
+    limit_values,
+    prepare,
+    report,
+    row,
+)
 from tcc_otel._export._exporter import Exporter, Outcome
 from tcc_otel._export._foreign import Foreign
 from tcc_otel._export._foreign import encode as foreign_span
+from tcc_otel._export._offload import Offload
+from tcc_otel._export._offload_serve import Answer
 from tcc_otel._export._process import background_thread, on_fork_child
 from tcc_otel._export._spool import Spool
 from tcc_otel._export._stats import Stats
 from tcc_otel._export._wire import Origin, sdk_origin, sdk_span
-from tcc_otel._guard import Guard
+from tcc_otel._guard import Guard, report_internal_error
 from tcc_otel._log import RateLimitedLog, logger
 from tcc_otel._records._span import LightSpan
 from tcc_otel._schema._kinds import is_run, run_id_of
 
 Item = Union[LightSpan, ReadableSpan, Foreign]
 """An ended span: a record's in the default mode, or an SDK span of the user's provider."""
-Share = Callable[[LightSpan, Prepared], None]
-"""Hands a record's span, with the name and attributes built for it, to the application's span
-processors (``_share.Sharing``); never raises."""
+
+
+class Share(Protocol):
+    """Hands a record's span, with the name and attributes built for it, to the application's
+    span processors (``_share.Sharing``)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether there are processors to share with now."""
+        ...
+
+    def __call__(self, span: LightSpan, prepared: Prepared) -> None:
+        """Share ``span``; never raises."""
+        ...
 
 
 class ExportPipeline:
@@ -58,6 +79,7 @@ class ExportPipeline:
         spool: Spool | None = None,
         is_local_run: Callable[[str], bool] = lambda run_id: False,
         on_start: Callable[[], None] = lambda: None,
+        encode_process: str = "auto",
     ) -> None:
         self._exporter = exporter
         self._stats = stats
@@ -67,6 +89,8 @@ class ExportPipeline:
         self._is_local_run = is_local_run
         self._on_start = on_start  # the process hooks: exit, signals (once per process)
         self.span_limits = SpanLimits()  # OTEL_SPAN_ATTRIBUTE_* limits, read once
+        self._limit_values = limit_values(self.span_limits)
+        self._offload = Offload(self._limit_values, encode_process)  # export thread only
         self._log = RateLimitedLog()
         self.share: Share | None = None  # set by the client; kept in a forked child
         self._encoding = Guard(
@@ -95,7 +119,9 @@ class ExportPipeline:
         self._in_flight: Batch | None = None
         self._given_up = False  # shutdown counted what its deadline left behind
         self._taken = 0  # spans the batcher took from the inbox, not yet counted as recorded
-        self._groups = Batcher(self._limits, self._spool, self._queue_batch)  # batcher thread
+        self._sent = threading.Condition(self._lock)  # batcher: the sender took a batch
+        self._delivered_at = -_FLOWING  # when the sender last delivered a batch
+        self._groups = Batcher(self._limits, self._spool, self._emit)  # batcher thread
 
     # --- caller side ------------------------------------------------------------------------
 
@@ -206,6 +232,7 @@ class ExportPipeline:
                 thread.join(max(0.0, deadline - time.monotonic()))
         if not delivered:
             self._account_leftovers(timeout)
+        self._offload.close()
         if self._exporter is not None:
             self._exporter.shutdown()
         kept = self.spooled()
@@ -296,34 +323,108 @@ class ExportPipeline:
                 return
 
     def _drain(self) -> None:
-        """Move everything from the inbox into groups, encoding as it goes."""
+        """Move everything from the inbox into groups, encoding as it goes: in the helper
+        process while it is up (``_offload``), else in this thread."""
         inbox = self._inbox
-        limits = self._limits
-        placed = 0
         while inbox:
-            placed += 1
-            if placed % 512 == 0:
-                self._count_taken()
-                self._groups.seal_due(time.monotonic())  # a long drain still sends what is due
-            item = inbox.popleft()
-            self._taken += 1
-            with self._lock:
-                self._held += 1
+            if self._offloads() and self._offload.usable(len(inbox)):
+                self._drain_offloaded()
+            else:
+                self._drain_here(_CHECK_EVERY)
+            self._count_taken()
+            self._groups.seal_due(time.monotonic())  # a long drain still sends what is due
+        self._count_taken()
+
+    def _offloads(self) -> bool:
+        """Whether record spans may be encoded in the helper: they are sent and not shared
+        (sharing needs the attributes built here)."""
+        share = self.share
+        return self._exporter is not None and (share is None or not share.active)
+
+    def _take(self, n: int) -> list[Item]:
+        """Take ``n`` spans from the inbox; they are held until delivered or dropped."""
+        inbox = self._inbox
+        chunk = [inbox.popleft() for _ in range(n)]
+        self._taken += n
+        with self._lock:
+            self._held += n
+        return chunk
+
+    def _drain_here(self, most: int) -> None:
+        """Encode and place up to ``most`` spans in this thread."""
+        self._place_here(self._take(min(most, len(self._inbox))))
+
+    def _place_here(self, chunk: list[Item]) -> None:
+        for n, item in enumerate(chunk, 1):
             with self._encoding:  # one bad span must not stop the pipeline
                 self._place(item, time.monotonic())
-            if self._pressed and len(inbox) <= limits.pressure_above // 2:
-                for _ in range(self._pressed - self._relieved.qsize()):
-                    self._relieved.put(None)  # a token for each caller still waiting
-            if (
-                placed % _YIELD_EVERY == 0
-                and not self._urgent
-                and (self._outbox or not self._pressed)
-            ):
-                # Let the agent's threads (unless they wait for us) and the sender (when it has
-                # a batch to send) take the GIL. time.sleep(0) hands it over: Linux's timer
-                # slack keeps us off it for ~50 us; every few spans, so that costs little.
-                time.sleep(0)
-        self._count_taken()
+            self._ease()
+            if n % _YIELD_EVERY == 0:
+                self._yield()
+
+    def _drain_offloaded(self) -> None:
+        """Encode in the helper until the inbox is empty, a few frames in flight, so that it
+        encodes one while this thread places another's spans. Whatever it cannot take, or
+        held when it failed, is encoded here."""
+        inbox, offload, sent = self._inbox, self._offload, collections.deque[list[Item]]()
+        while inbox or sent:
+            if inbox and len(sent) < _IN_FLIGHT * offload.ready and offload.usable(len(inbox)):
+                chunk = self._take(min(_CHUNK, len(inbox)))
+                if offload.send([row(item) for item in chunk if isinstance(item, LightSpan)]):
+                    sent.append(chunk)
+                else:
+                    self._place_here(chunk)
+                continue
+            if not sent:
+                return  # the helpers are gone: what is left is encoded here
+            chunk = sent.popleft()
+            answer = offload.receive(_lights(chunk))
+            if answer is None:
+                for left in (chunk, *sent):
+                    self._place_here(left)
+                return
+            self._place_encoded(chunk, answer)
+            self._count_taken()
+            self._groups.seal_due(time.monotonic())
+
+    def _place_encoded(self, chunk: list[Item], answer: Answer) -> None:
+        """Place a chunk whose record spans the helper encoded (``answer``, in order)."""
+        now, origin, place = time.monotonic(), self._origin, self._groups.place
+        lengths, notes, blob = answer
+        row, at = 0, 0
+        for n, item in enumerate(chunk, 1):
+            if isinstance(item, LightSpan):
+                size = lengths[row]
+                note = notes.get(row) if notes else None
+                row += 1
+                if size < 0:  # the helper caught an error: counted as if caught here
+                    report_internal_error("encoding a span (it was dropped)", note)
+                    self._encode_failed()
+                    continue
+                place(item.run_id, item.is_run, item.local, (origin, blob[at : at + size]), now)
+                at += size
+                if note is not None:
+                    cuts, kind = note
+                    report(cuts, kind, self._limit_values, self._stats.add)
+            else:
+                with self._encoding:
+                    self._place(item, now)
+            if n % _PLACE_YIELD_EVERY == 0:
+                self._ease()
+        self._ease()
+
+    def _ease(self) -> None:
+        """Callers waiting for the batcher to catch up go on once it got halfway back."""
+        if self._pressed and len(self._inbox) <= self._limits.pressure_above // 2:
+            for _ in range(self._pressed - self._relieved.qsize()):
+                self._relieved.put(None)  # a token for each caller still waiting
+
+    def _yield(self) -> None:
+        """Let the agent's threads (unless they wait for us) and the sender (when it has a
+        batch to send) take the GIL. ``time.sleep(0)`` hands it over: Linux's timer slack
+        keeps us off it for ~50 us; every few spans, so that costs little."""
+        if not self._urgent and (self._outbox or not self._pressed):
+            time.sleep(0)
 
     def _count_taken(self) -> None:
         if self._taken:
@@ -355,12 +456,31 @@ class ExportPipeline:
             self._forget(1)
             return
         run_id, run_span, local = span.run_id, span.is_run, span.local
+        if share is None or not share.active:
+            body = light_span(span, self.span_limits, self._stats.add)
+            self._groups.place(run_id, run_span, local, (self._origin, body), now)
+            return
         prepared = prepare(span, self.span_limits, self._stats.add)
         # encoded before it is shared: nothing an application's processor does reaches TCC
         encoded = (self._origin, encode_prepared(span, prepared))
         self._groups.place(run_id, run_span, local, encoded, now)
-        if share is not None:
-            share(span, prepared)
+        share(span, prepared)
+
+    def _emit(self, batch: Batch) -> None:
+        """The batcher's hand-over: while the sender is delivering, the batcher keeps at most
+        a few batches ahead of it (encoding faster than gzip and HTTP only piles up bytes);
+        with the endpoint down it goes on, and the byte bound decides what gives way."""
+        limit = _AHEAD * self._limits.batch_bytes
+        with self._lock:
+            if self._outbox_bytes > limit and self._flowing():
+                self._sent.wait_for(
+                    lambda: self._outbox_bytes <= limit or not self._flowing(), _AHEAD_WAIT
+                )
+        self._queue_batch(batch)
+
+    def _flowing(self) -> bool:
+        """Whether the sender delivered a batch lately (the endpoint takes what we send)."""
+        return not self._closed and time.monotonic() - self._delivered_at < _FLOWING
 
     def _queue_batch(self, batch: Batch) -> None:
         """Hand a batch to the sender; past the byte bound, the oldest batches give way."""
@@ -404,6 +524,7 @@ class ExportPipeline:
                 if isinstance(entry, Batch):
                     self._outbox_bytes -= entry.size
                     self._in_flight = entry
+                    self._sent.notify()
             if isinstance(entry, _Marker):
                 if entry is _STOP:
                     return
@@ -429,6 +550,8 @@ class ExportPipeline:
             batch.spool_path = None
         with self._lock:
             self._in_flight = None
+            if outcome is Outcome.DELIVERED:
+                self._delivered_at = time.monotonic()
             if not self._given_up:  # else shutdown already counted it
                 self._held -= batch.count
 
@@ -452,6 +575,7 @@ class ExportPipeline:
         """In a forked child: no threads, fresh locks, an empty pipeline started on first use;
         the parent's spans, connection and spool files stay the parent's."""
         self._init_state()
+        self._offload.after_fork()
         if self._exporter is not None:
             self._exporter.after_fork()
         if self._spool is not None:
@@ -462,6 +586,26 @@ _YIELD_EVERY = 4
 """Spans the batcher encodes between two hand-overs of the GIL: every span would cost ~50 us
 of timer slack each time (Linux); never would starve the sender, whose gzip and HTTP need the
 GIL between their blocking calls, until the backlog drops batches."""
+_PLACE_YIELD_EVERY = 32
+"""Spans the batcher places between two looks at callers waiting for it: placing a span the
+helper process encoded is a few microseconds, and reading its next frame hands the GIL over."""
+_CHUNK = 256
+"""Spans per frame to the helper process."""
+_IN_FLIGHT = 3
+"""Frames the helper may hold: it always has the next one when it finishes one."""
+_AHEAD = 4
+"""Batches (of ``Limits.batch_bytes``) the batcher may queue ahead of a sender that delivers."""
+_AHEAD_WAIT = 1.0
+"""Longest wait for such a sender, per batch."""
+_FLOWING = 2.0
+"""Seconds after a delivery during which the sender counts as delivering."""
+_CHECK_EVERY = 512
+"""Spans encoded here between two looks at what is due (and whether the helper is up)."""
+
+
+def _lights(chunk: list[Item]) -> int:
+    """Record spans in ``chunk``: the rows it sends to the helper."""
+    return sum(1 for item in chunk if isinstance(item, LightSpan))
 
 
 class Wake:

@@ -1,0 +1,276 @@
+"""A helper process that builds and encodes record spans while this process's GIL serves the
+agent: under sustained load, encoding in the export thread competes with the agent's threads for
+the one interpreter lock; in a second process it runs on another core.
+
+The export thread writes frames of ``Row``s (``_encode``) to the helper's standard input and reads
+the encoded spans back, in order (``_offload_serve``). Everything else stays here: grouping,
+batching, spool, sending, counting. The helper starts only when a backlog shows the load needs it
+(``TCC_ENCODE_PROCESS=auto``), or at the first export (``on``); never with ``off``, on platforms
+without ``fork``/``select`` on pipes, or in frozen or embedded interpreters. If it cannot start,
+dies or answers wrongly, the spans it held are encoded in this process, nothing is lost, and it
+is tried again later (three times at most per process).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import marshal
+import os
+import select
+import subprocess
+import sys
+import time
+from typing import IO
+
+from tcc_otel._export._encode import Row, SpanLimitValues
+from tcc_otel._export._offload_serve import HELLO, Answer, read_frame, write_frame
+from tcc_otel._log import logger
+
+START_AT = 2_000
+"""``auto``: spans waiting to be encoded that start the helper (the export thread is behind)."""
+_BOOT_TIMEOUT = 10.0  # seconds the helper may take to say it is ready
+_RETRY_AFTER = 30.0  # seconds before starting again after a failure (times the failures)
+_MAX_FAILURES = 3
+_MOST_PROCESSES = 4
+_PIPE_BYTES = 1024 * 1024  # pipe buffers asked for (Linux): fewer wake-ups per frame
+_BOOT = (  # the helper's program: the package's modules without the package's __init__
+    "import marshal,os,struct,sys,types\n"
+    "i=sys.stdin.buffer\n"
+    "o=os.fdopen(os.dup(1),'wb')\n"
+    "os.dup2(os.open(os.devnull,os.O_WRONLY),1)\n"  # a stray print cannot corrupt the frames
+    "n,=struct.unpack('<I',i.read(4))\n"
+    "path,package,prices,limits=marshal.loads(i.read(n))\n"
+    "sys.path[:]=path\n"
+    "m=types.ModuleType('tcc_otel');m.__path__=[package];sys.modules['tcc_otel']=m\n"
+    "if not prices:sys.modules['genai_prices']=None\n"
+    "import logging;logging.getLogger('tcc_otel').disabled=True\n"
+    "from tcc_otel._export._offload_serve import serve\n"
+    "serve(i,o,limits)\n"
+)
+
+
+def supported() -> bool:
+    """Whether this interpreter can run the helper: a plain CPython on a POSIX system."""
+    executable = os.path.basename(sys.executable or "")
+    return (
+        os.name == "posix" and not getattr(sys, "frozen", False) and executable.startswith("python")
+    )
+
+
+def default_processes() -> int:
+    """Helper processes a pipeline starts: one per core this process may run on, at most
+    ``_MOST_PROCESSES``. They run only under a backlog; even on two cores, two of them keep
+    one busy while the other waits for its next frame."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(_MOST_PROCESSES, cores))
+
+
+class _Helper:
+    """One helper process: its pipes, and whether it said it is ready."""
+
+    __slots__ = ("popen", "ready", "started")
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self.popen = popen
+        self.ready = False
+        self.started = time.monotonic()
+
+
+class Offload:
+    """The helper processes of one pipeline; used by its export thread only.
+
+    Frames go to the ready helpers in turn; answers are read in the order the frames went, so
+    spans come back in order. Any failure lets every helper go (their answers in flight would
+    otherwise be out of step): the pipeline encodes what they held itself.
+    """
+
+    def __init__(self, limits: SpanLimitValues, mode: str = "auto", processes: int = 0) -> None:
+        self._limits = limits
+        self._mode = mode.lower() if supported() else "off"
+        self._count = processes or default_processes()
+        self._helpers: list[_Helper] = []
+        self._ready: list[_Helper] = []
+        self._owed: collections.deque[_Helper] = collections.deque()  # frames sent, unanswered
+        self._turn = 0
+        self._failures = 0
+        self._retry_at = 0.0
+
+    @property
+    def ready(self) -> int:
+        """Helpers up and ready."""
+        return len(self._ready)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the helpers up and ready."""
+        return [helper.popen.pid for helper in self._ready]
+
+    def usable(self, backlog: int) -> bool:
+        """Whether the next rows can go to a helper; starts them when ``backlog`` (spans not
+        yet encoded) asks for it. Never waits for one to start."""
+        if len(self._ready) == self._count:
+            return True
+        if self._helpers:
+            for helper in self._helpers:
+                if not helper.ready and self._answered(helper):
+                    self._ready.append(helper)
+            return bool(self._ready)
+        if self._mode == "off" or self._failures >= _MAX_FAILURES:
+            return False
+        if self._mode == "auto" and backlog < START_AT:
+            return False
+        if time.monotonic() < self._retry_at:
+            return False
+        self._spawn()
+        return False
+
+    def send(self, rows: list[Row]) -> bool:
+        """Hand ``rows`` to the next helper; ``False`` if none can take them (their values do
+        not marshal, or the helpers are gone): then encode them here."""
+        if not self._ready:
+            return False
+        try:
+            data = marshal.dumps(rows)
+        except ValueError:  # an application's value that is not plain data
+            return False
+        helper = self._ready[self._turn % len(self._ready)]
+        self._turn += 1
+        stdin = helper.popen.stdin
+        assert stdin is not None
+        try:
+            write_frame(stdin, data)
+        except OSError as exc:
+            self.fail(f"writing to it failed ({exc})")
+            return False
+        self._owed.append(helper)
+        return True
+
+    def receive(self, rows: int) -> Answer | None:
+        """The answer to the oldest frame sent, of ``rows`` rows; ``None`` if the helpers are
+        gone or answered wrongly (then encode them here)."""
+        if not self._owed:
+            return None
+        helper = self._owed.popleft()
+        stdout = helper.popen.stdout
+        assert stdout is not None
+        try:
+            data = read_frame(stdout)
+            answer = None if data is None else Answer(*marshal.loads(data))
+        except (OSError, ValueError, EOFError, TypeError) as exc:
+            self.fail(f"reading from it failed ({exc})")
+            return None
+        if answer is None:
+            self.fail(f"it ended (exit status {helper.popen.poll()})")
+        elif len(answer.lengths) != rows:
+            self.fail(f"it answered {len(answer.lengths)} spans for {rows}")
+            return None
+        return answer
+
+    def fail(self, why: str) -> None:
+        """Let the helpers go after ``why``; started again later, three failures at most."""
+        self._failures += 1
+        self._retry_at = time.monotonic() + _RETRY_AFTER * self._failures
+        later = "tried again later" if self._failures < _MAX_FAILURES else "not tried again"
+        logger.warning(
+            "tcc_otel's encoding helper process failed: %s; spans are encoded in this process "
+            "(none lost), the helper is %s",
+            why,
+            later,
+        )
+        self.close(timeout=0.1)
+
+    def close(self, timeout: float = 1.0) -> None:
+        """Let the helpers go: their input closes, they end; killed if they have not within
+        ``timeout`` seconds."""
+        helpers, self._helpers, self._ready = self._helpers, [], []
+        self._owed.clear()
+        for helper in helpers:
+            for stream in (helper.popen.stdin, helper.popen.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+        deadline = time.monotonic() + timeout
+        for helper in helpers:
+            try:
+                helper.popen.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                helper.popen.kill()
+                helper.popen.wait()
+
+    def after_fork(self) -> None:
+        """In a forked child: the helpers are the parent's. Close this copy of their pipes
+        (the parent's stay open) and start afresh."""
+        helpers, self._helpers, self._ready = self._helpers, [], []
+        self._owed.clear()
+        for helper in helpers:
+            for stream in (helper.popen.stdin, helper.popen.stdout):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(stream.fileno())
+            helper.popen.returncode = 0  # not this process's child: never wait for it here
+
+    # --- starting ---------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        prices = sys.modules.get("genai_prices", False) is not None  # hidden by the application
+        boot = marshal.dumps((sys.path, package, prices, self._limits))
+        for _ in range(self._count):
+            try:
+                popen = subprocess.Popen(
+                    [sys.executable, "-I", "-S", "-c", _BOOT],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    close_fds=True,
+                )
+                helper = _Helper(popen)
+                self._helpers.append(helper)  # closed with the others if the next step fails
+                assert popen.stdin is not None
+                assert popen.stdout is not None
+                for stream in (popen.stdin, popen.stdout):
+                    _grow_pipe(stream)
+                write_frame(popen.stdin, boot)
+            except (OSError, ValueError) as exc:
+                self._failures += 1
+                self._retry_at = time.monotonic() + _RETRY_AFTER * self._failures
+                logger.warning("could not start tcc_otel's encoding helper process: %s", exc)
+                self.close(timeout=0.1)
+                return
+
+    def _answered(self, helper: _Helper) -> bool:
+        """Whether a starting helper said it is ready; gives up on all after a while."""
+        stdout = helper.popen.stdout
+        assert stdout is not None
+        readable, _, _ = select.select([stdout], [], [], 0)
+        if not readable:
+            if time.monotonic() - helper.started > _BOOT_TIMEOUT:
+                self.fail(f"it did not start within {_BOOT_TIMEOUT:.0f} s")
+            return False
+        data = read_frame(stdout)
+        try:
+            hello = None if data is None else marshal.loads(data)
+        except (ValueError, EOFError, TypeError):
+            hello = None
+        if hello != (HELLO, sys.hexversion):
+            self.fail(f"it did not start (exit status {helper.popen.poll()})")
+            return False
+        helper.ready = True
+        logger.debug(
+            "encoding spans in a helper process (pid %d) while the load lasts", helper.popen.pid
+        )
+        return True
+
+
+def _grow_pipe(stream: IO[bytes]) -> None:
+    """Ask Linux for a larger pipe buffer; the default (64 KiB) works too."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), _PIPE_BYTES)
+    except (ImportError, OSError):
+        pass
