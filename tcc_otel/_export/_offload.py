@@ -1,14 +1,14 @@
-"""A helper process that builds and encodes record spans while this process's GIL serves the
+"""Helper processes that build and encode record spans while this process's GIL serves the
 agent: under sustained load, encoding in the export thread competes with the agent's threads for
-the one interpreter lock; in a second process it runs on another core.
+the one interpreter lock; in other processes it runs on other cores.
 
-The export thread writes frames of ``Row``s (``_encode``) to the helper's standard input and reads
+The export thread writes frames of ``Row``s (``_encode``) to a helper's standard input and reads
 the encoded spans back, in order (``_offload_serve``). Everything else stays here: grouping,
-batching, spool, sending, counting. The helper starts only when a backlog shows the load needs it
+batching, spool, sending, counting. Helpers start only when a backlog shows the load needs them
 (``TCC_ENCODE_PROCESS=auto``), or at the first export (``on``); never with ``off``, on platforms
-without ``fork``/``select`` on pipes, or in frozen or embedded interpreters. If it cannot start,
-dies or answers wrongly, the spans it held are encoded in this process, nothing is lost, and it
-is tried again later (three times at most per process).
+without ``select`` on pipes, or in frozen or embedded interpreters. If one cannot start, dies or
+answers wrongly, the spans they held are encoded in this process, nothing is lost, and they are
+tried again later (three failures at most per process).
 """
 
 from __future__ import annotations
@@ -33,9 +33,13 @@ _BOOT_TIMEOUT = 10.0  # seconds the helper may take to say it is ready
 _RETRY_AFTER = 30.0  # seconds before starting again after a failure (times the failures)
 _MAX_FAILURES = 3
 _MOST_PROCESSES = 4
+IDLE_AFTER = 60.0
+"""Seconds without a frame after which the helpers are let go (started again when needed)."""
 _PIPE_BYTES = 1024 * 1024  # pipe buffers asked for (Linux): fewer wake-ups per frame
-_BOOT = (  # the helper's program: the package's modules without the package's __init__
-    "import marshal,os,struct,sys,types\n"
+_BOOT = (  # the helper's program: the package's modules without the package's __init__;
+    # signals to the process group are the application's: the helper ends when its input does
+    "import marshal,os,signal,struct,sys,types\n"
+    "signal.signal(signal.SIGINT,signal.SIG_IGN);signal.signal(signal.SIGTERM,signal.SIG_IGN)\n"
     "i=sys.stdin.buffer\n"
     "o=os.fdopen(os.dup(1),'wb')\n"
     "os.dup2(os.open(os.devnull,os.O_WRONLY),1)\n"  # a stray print cannot corrupt the frames
@@ -96,6 +100,8 @@ class Offload:
         self._ready: list[_Helper] = []
         self._owed: collections.deque[_Helper] = collections.deque()  # frames sent, unanswered
         self._turn = 0
+        self._used = 0.0  # when a frame last went to a helper
+        self._spawned = 0.0
         self._failures = 0
         self._retry_at = 0.0
 
@@ -139,6 +145,7 @@ class Offload:
             return False
         helper = self._ready[self._turn % len(self._ready)]
         self._turn += 1
+        self._used = time.monotonic()
         stdin = helper.popen.stdin
         assert stdin is not None
         try:
@@ -169,6 +176,13 @@ class Offload:
             self.fail(f"it answered {len(answer.lengths)} spans for {rows}")
             return None
         return answer
+
+    def release_idle(self, now: float) -> None:
+        """Let the helpers go once they have had nothing to do for ``IDLE_AFTER`` seconds:
+        a burst now and then does not keep processes around."""
+        if self._helpers and not self._owed and now - max(self._used, self._spawned) > IDLE_AFTER:
+            logger.debug("letting the encoding helper processes go: idle for %.0f s", IDLE_AFTER)
+            self.close()
 
     def fail(self, why: str) -> None:
         """Let the helpers go after ``why``; started again later, three failures at most."""
@@ -219,6 +233,7 @@ class Offload:
         package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         prices = sys.modules.get("genai_prices", False) is not None  # hidden by the application
         boot = marshal.dumps((sys.path, package, prices, self._limits))
+        self._spawned = time.monotonic()
         for _ in range(self._count):
             try:
                 popen = subprocess.Popen(

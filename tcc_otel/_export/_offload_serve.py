@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import marshal
 import queue
-import signal
 import struct
 import sys
 import threading
@@ -60,8 +59,6 @@ def serve(source: IO[bytes], sink: IO[bytes], limits: SpanLimitValues) -> None:
     A thread reads ahead, so the application can write the next rows while this one writes
     results: neither side ever waits on a full pipe for the other.
     """
-    for name in ("SIGINT", "SIGTERM"):  # a signal to the process group is the application's
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
     frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
 
     def read_ahead() -> None:

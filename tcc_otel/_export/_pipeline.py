@@ -1,6 +1,7 @@
-"""Export pipeline: caller threads hand over ended spans; a batcher thread encodes them and
-groups them by run (``_batcher``); a sender thread delivers the batches (through the spool when
-enabled). This module holds the hand-over, the two threads, the bounds and flush/shutdown.
+"""Export pipeline: caller threads hand over ended spans; a batcher thread encodes them (itself,
+or under a backlog through helper processes: ``_offload``) and groups them by run
+(``_batcher``); a sender thread delivers the batches (through the spool when enabled). This
+module holds the hand-over, the two threads, the bounds and flush/shutdown.
 
 The caller's cost is one ``deque.append``: no lock, no encoding, no I/O. The batcher hands the
 GIL over every few spans, so the agent's threads and the sender keep running; in overload only
@@ -315,7 +316,9 @@ class ExportPipeline:
             if flushes or closed:
                 self._groups.seal_all()
             else:
-                self._groups.seal_due(time.monotonic())
+                now = time.monotonic()
+                self._groups.seal_due(now)
+                self._offload.release_idle(now)
             if flushes:
                 self._queue_marker(_Marker(flushes))
             if closed and not self._inbox:
@@ -363,9 +366,9 @@ class ExportPipeline:
                 self._yield()
 
     def _drain_offloaded(self) -> None:
-        """Encode in the helper until the inbox is empty, a few frames in flight, so that it
-        encodes one while this thread places another's spans. Whatever it cannot take, or
-        held when it failed, is encoded here."""
+        """Encode in the helper processes until the inbox is empty, a few frames in flight
+        for each, so that they encode while this thread places spans they encoded before.
+        Whatever they cannot take, or held when they failed, is encoded here."""
         inbox, offload, sent = self._inbox, self._offload, collections.deque[list[Item]]()
         while inbox or sent:
             if inbox and len(sent) < _IN_FLIGHT * offload.ready and offload.usable(len(inbox)):
