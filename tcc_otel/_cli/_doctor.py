@@ -16,6 +16,8 @@ from tcc_otel._cli._genai import Found, findings, installed
 from tcc_otel._cli._probe import SPAN_NAME, URL_SETTINGS, Result, send
 from tcc_otel._config import Config, resolve
 from tcc_otel._env import DEFAULT, SHOWN_KEY_CHARS
+from tcc_otel._export._batch import GZIP
+from tcc_otel._export._offload import default_processes, supported
 from tcc_otel._export._spool import inventory
 from tcc_otel._schema._redact import redact_text, redact_url
 from tcc_otel._version import __version__
@@ -29,6 +31,7 @@ _LABELS = {
     "api_key": "API key",
     "capture_content": "capture content",
     "spool_dir": "spool dir",
+    "encoding": "encoding",
     "sdk_disabled": "OTEL_SDK_DISABLED",
     "service_name": "service name",
 }
@@ -169,9 +172,18 @@ def _rows(config: Config) -> dict[str, Row]:
         "api_key": Row(config.env_texts.get("api_key"), "TCC_API_KEY"),
         "capture_content": Row(config.capture_content, sources["capture_content"]),
         "spool_dir": Row(config.spool_dir, sources["spool_dir"]),
+        "encoding": _encoding(config),
         "sdk_disabled": Row(config.sdk_disabled, sources["sdk_disabled"]),
         "service_name": Row(None if name is None else str(name), sources["service_name"]),
     }
+
+
+def _encoding(config: Config) -> Row:
+    """Where spans are encoded (``encode_process``) and which gzip compresses them."""
+    mode = config.encode_process if supported() else "off"
+    where = "this process" if mode == "off" else f"up to {default_processes()} helper processes"
+    note = None if supported() else "helper processes need CPython on a POSIX system"
+    return Row(f"{mode}: {where}; gzip: {GZIP}", config.sources["encode_process"], note)
 
 
 def _endpoint(config: Config) -> Row:

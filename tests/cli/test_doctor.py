@@ -13,12 +13,15 @@ import pytest
 from _fault_server import FaultServer, Reply, closed_port
 from _grpc_server import Answer, GrpcCollector
 
+from tcc_otel._export._offload import default_processes
 from tcc_otel._local._server import Receiver
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "dev_abcdef0123456789secret"
 """A key long enough to show its prefix; no part after the prefix may reach the output."""
 NAME = "invoke_agent tcc-otel doctor"
+ENCODING = f"auto: up to {default_processes()} helper processes; gzip: isal"
+"""The encoding row by default: the dev extras install isal (``tcc-otel[fast]``)."""
 NO_NETWORK = """\
 import os, socket, sys
 
@@ -78,6 +81,7 @@ def _config(endpoint: dict[str, Any], api_key: str | None) -> dict[str, Any]:
         "api_key": {"value": api_key, "source": "TCC_API_KEY"},
         "capture_content": {"value": True, "source": "default"},
         "spool_dir": {"value": None, "source": "default", "pending_spans": None},
+        "encoding": {"value": ENCODING, "source": "default"},
         "sdk_disabled": {"value": False, "source": "default"},
         "service_name": {"value": "unknown_service:python", "source": "default"},
     }
@@ -162,7 +166,7 @@ class TestAccepted:
         traces = f"{receiver.url}/v1/traces"
         lines = done.stdout.splitlines()
         run_id = lines[-2].split("tcc.runId=")[1].split(")")[0]
-        width = len(traces)
+        width = max(len(traces), len(ENCODING))
         assert lines == [
             lines[0],
             "",
@@ -172,6 +176,7 @@ class TestAccepted:
             f"  API key            {'dev_ab…':<{width}}  from TCC_API_KEY",
             f"  capture content    {'on':<{width}}  from default",
             f"  spool dir          {'not set':<{width}}  from default",
+            f"  encoding           {ENCODING:<{width}}  from default",
             f"  OTEL_SDK_DISABLED  {'off':<{width}}  from default",
             f"  service name       {'unknown_service:python':<{width}}  from default",
             "",
