@@ -4,9 +4,12 @@ plain and gzipped, a batch read back from the spool, and the halves a 413 asks f
 from __future__ import annotations
 
 import gzip
+import sys
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tcc_otel._export import _batch
 from tcc_otel._export._batch import Batch
 from tcc_otel._export._wire import Origin, export_request, origin, span
 
@@ -96,6 +99,23 @@ class TestCompressed:
         assert contents(gzip.decompress(batch.compressed())) == [
             ("agent", "tcc_otel", ["a1", "a2"])
         ]
+
+
+class TestCompressors:
+    def test_isal_when_the_fast_extra_is_installed(self) -> None:
+        """The dev extras install ``tcc-otel[fast]``: ISA-L compresses, into standard gzip."""
+        name, compress = _batch._gzip_of()
+        body = filled((AGENT, "a"), (WORKER, "b")).body() * 50
+        assert (name, _batch.GZIP, gzip.decompress(compress(body))) == ("isal", "isal", body)
+
+    def test_zlib_without_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without ISA-L, zlib's fastest level: the same body, in gzip."""
+        monkeypatch.setitem(sys.modules, "isal", None)  # as if not installed
+        name, compress = _batch._gzip_of()
+        body = filled((AGENT, "a"), (WORKER, "b")).body() * 50
+        packed = compress(body)
+        assert (name, gzip.decompress(packed)) == ("zlib", body)
+        assert packed[:2] == b"\x1f\x8b"  # a gzip member, as Content-Encoding: gzip needs
 
 
 class TestFromSpool:
