@@ -35,6 +35,7 @@ _MAX_FAILURES = 3
 _MOST_PROCESSES = 4
 IDLE_AFTER = 60.0
 """Seconds without a frame after which the helpers are let go (started again when needed)."""
+_FORSAKEN: list[object] = []  # a forked child's copies of its parent's helper pipes
 _PIPE_BYTES = 1024 * 1024  # pipe buffers asked for (Linux): fewer wake-ups per frame
 _BOOT = (  # the helper's program: the package's modules without the package's __init__;
     # signals to the process group are the application's: the helper ends when its input does
@@ -200,8 +201,7 @@ class Offload:
     def close(self, timeout: float = 1.0) -> None:
         """Let the helpers go: their input closes, they end; killed if they have not within
         ``timeout`` seconds."""
-        helpers, self._helpers, self._ready = self._helpers, [], []
-        self._owed.clear()
+        helpers = self._forget()
         for helper in helpers:
             for stream in (helper.popen.stdin, helper.popen.stdout):
                 if stream is not None:
@@ -216,23 +216,30 @@ class Offload:
                 helper.popen.wait()
 
     def after_fork(self) -> None:
-        """In a forked child: the helpers are the parent's. Close this copy of their pipes
-        (the parent's stay open) and start afresh."""
-        helpers, self._helpers, self._ready = self._helpers, [], []
-        self._owed.clear()
-        for helper in helpers:
+        """In a forked child: the helpers are the parent's. Close this copy of their pipes,
+        so they still end with the parent, and start afresh."""
+        for helper in self._forget():
+            helper.popen.returncode = 0  # not this process's child: never wait for it here
             for stream in (helper.popen.stdin, helper.popen.stdout):
                 if stream is not None:
                     with contextlib.suppress(OSError):
                         os.close(stream.fileno())
-            helper.popen.returncode = 0  # not this process's child: never wait for it here
+                    # Never finalized here: a flush of the parent's half-written frame, or a
+                    # second close of a number reused meanwhile, must not happen in the child.
+                    _FORSAKEN.append(stream)
+
+    def _forget(self) -> list[_Helper]:
+        helpers, self._helpers, self._ready = self._helpers, [], []
+        self._owed.clear()
+        return helpers
 
     # --- starting ---------------------------------------------------------------------------
 
     def _spawn(self) -> None:
         package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         prices = sys.modules.get("genai_prices", False) is not None  # hidden by the application
-        boot = marshal.dumps((sys.path, package, prices, self._limits))
+        path = [os.fspath(entry) for entry in sys.path if isinstance(entry, (str, os.PathLike))]
+        boot = marshal.dumps((path, package, prices, self._limits))
         self._spawned = time.monotonic()
         for _ in range(self._count):
             try:
