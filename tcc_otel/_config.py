@@ -383,7 +383,7 @@ def resolve(**options: Unpack[ConfigureOptions]) -> Config:
     helper, source, _ = get("encode_process")
     if source == IN_CODE:
         try:
-            _encode_process(helper)
+            helper = _encode_process(helper)
         except ValueError as exc:
             raise ValueError(f"encode_process={helper!r} {exc}") from None
 
@@ -409,6 +409,7 @@ def resolve(**options: Unpack[ConfigureOptions]) -> Config:
         base_url=base,
         feedback_url=feedback or base + FEEDBACK_PATH,
         exporter=mode,
+        encode_process=helper,
         otlp_protocol=protocol,
         otlp_endpoint=_otlp_endpoint(values["otlp_endpoint"], sources["otlp_endpoint"], protocol),
     )

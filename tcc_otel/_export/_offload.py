@@ -26,6 +26,7 @@ from typing import IO
 from tcc_otel._export._encode import Row, SpanLimitValues
 from tcc_otel._export._offload_serve import HELLO, Answer, read_frame, write_frame
 from tcc_otel._log import logger
+from tcc_otel._schema import _cost as cost
 
 START_AT = 2_000
 """``auto``: spans waiting to be encoded that start the helper (the export thread is behind)."""
@@ -122,9 +123,13 @@ class Offload:
         if len(self._ready) == self._count:
             return True
         if self._helpers:
-            for helper in self._helpers:
-                if not helper.ready and self._answered(helper):
+            for helper in list(self._helpers):
+                if helper.ready:
+                    continue
+                if self._answered(helper):
                     self._ready.append(helper)
+                elif not self._helpers:  # it failed: every helper was let go
+                    return False
             return bool(self._ready)
         if self._mode == "off" or self._failures >= _MAX_FAILURES:
             return False
@@ -237,7 +242,7 @@ class Offload:
 
     def _spawn(self) -> None:
         package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        prices = sys.modules.get("genai_prices", False) is not None  # hidden by the application
+        prices = cost.available()  # estimates there exactly when here
         path = [os.fspath(entry) for entry in sys.path if isinstance(entry, (str, os.PathLike))]
         boot = marshal.dumps((path, package, prices, self._limits))
         self._spawned = time.monotonic()

@@ -375,16 +375,26 @@ class ExportPipeline:
                 chunk = self._take(min(_CHUNK, len(inbox)))
                 if offload.send([row(item) for item in chunk if isinstance(item, LightSpan)]):
                     sent.append(chunk)
-                else:
-                    self._place_here(chunk)
+                    continue
+                # Not taken (a value marshal refuses, or the helpers are gone): spans keep their
+                # order, so that a run's spans still meet their run span.
+                self._place_answers(sent)
+                self._place_here(chunk)
                 continue
             if not sent:
                 return  # the helpers are gone: what is left is encoded here
+            self._place_answers(sent, most=1)
+
+    def _place_answers(self, sent: collections.deque[list[Item]], most: int = 0) -> None:
+        """Place the oldest chunks ``sent`` to the helpers (``most`` of them, or all) as
+        they answer; if they fail, every chunk still sent is encoded here, in order."""
+        for _ in range(most or len(sent)):
             chunk = sent.popleft()
-            answer = offload.receive(_lights(chunk))
+            answer = self._offload.receive(_lights(chunk))
             if answer is None:
                 for left in (chunk, *sent):
                     self._place_here(left)
+                sent.clear()
                 return
             self._place_encoded(chunk, answer)
             self._count_taken()
