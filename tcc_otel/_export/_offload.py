@@ -29,7 +29,10 @@ from tcc_otel._log import logger
 from tcc_otel._schema import _cost as cost
 
 START_AT = 2_000
-"""``auto``: spans waiting to be encoded that start the helper (the export thread is behind)."""
+"""``auto``: spans waiting to be encoded that start the helpers (the export thread is behind)."""
+USE_FROM = 32
+"""``auto``: spans waiting that go to running helpers; a run or two at a time (an agent's pace)
+are encoded here, which costs less than the round trip and wakes no other process."""
 _BOOT_TIMEOUT = 10.0  # seconds the helper may take to say it is ready
 _RETRY_AFTER = 30.0  # seconds before starting again after a failure (times the failures)
 _MAX_FAILURES = 3
@@ -118,10 +121,15 @@ class Offload:
         return [helper.popen.pid for helper in self._ready]
 
     def usable(self, backlog: int) -> bool:
-        """Whether the next rows can go to a helper; starts them when ``backlog`` (spans not
-        yet encoded) asks for it. Never waits for one to start."""
-        if len(self._ready) == self._count:
-            return True
+        """Whether the next rows should go to a helper: one is ready and, with ``auto``, at
+        least ``USE_FROM`` spans wait (``backlog``; fewer cost less here than a round trip).
+        Starts the helpers when the backlog asks for it; never waits for one to start."""
+        if len(self._ready) < self._count and not self._poll(backlog):
+            return False
+        return self._mode == "on" or backlog >= USE_FROM
+
+    def _poll(self, backlog: int) -> bool:
+        """Whether a helper is ready, after looking at those starting (or starting them)."""
         if self._helpers:
             for helper in list(self._helpers):
                 if helper.ready:

@@ -43,6 +43,7 @@ from tcc_otel._export._encode import Row, SpanLimitValues, encode_row, row
 from tcc_otel._export._offload import (
     IDLE_AFTER,
     START_AT,
+    USE_FROM,
     Offload,
     default_processes,
     supported,
@@ -239,15 +240,17 @@ class TestStartAndEnd:
         self, spawned: list[subprocess.Popen[bytes]], offloads: list[Offload]
     ) -> None:
         """``auto``: a backlog below ``START_AT`` starts nothing; one at ``START_AT`` starts
-        the helper (without waiting for it), which is then used whatever the backlog."""
+        the helper (without waiting for it), which is then used from ``USE_FROM`` spans
+        waiting: fewer are encoded here."""
         offload = Offload(LIMITS, "auto", processes=1)
         offloads.append(offload)
         below = [offload.usable(backlog) for backlog in (0, START_AT - 1)]
         assert (below, spawned) == ([False, False], [])
         assert (offload.usable(START_AT), len(spawned)) == (False, 1)
-        assert wait_until(lambda: offload.usable(0))
+        assert wait_until(lambda: offload.usable(USE_FROM))
         (pid,) = offload.pids
         assert (pid, len(spawned), running(pid)) == (spawned[0].pid, 1, True)
+        assert [offload.usable(b) for b in (0, USE_FROM - 1, USE_FROM)] == [False, False, True]
 
 
 def ready_offload(offloads: list[Offload]) -> Offload:
