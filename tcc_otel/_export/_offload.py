@@ -20,6 +20,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from typing import IO
 
@@ -256,15 +257,16 @@ class Offload:
         self._spawned = time.monotonic()
         for _ in range(self._count):
             try:
-                popen = subprocess.Popen(
-                    [sys.executable, "-I", "-S", "-c", _BOOT],
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.DEVNULL,
-                    close_fds=True,
-                )
-                helper = _Helper(popen)
-                self._helpers.append(helper)  # closed with the others if the next step fails
+                with _SPAWNING:  # a fork now would miss these pipes in after_fork()
+                    popen = subprocess.Popen(
+                        [sys.executable, "-I", "-S", "-c", _BOOT],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                        close_fds=True,
+                    )
+                    helper = _Helper(popen)
+                    self._helpers.append(helper)  # closed with the others if a step fails
                 assert popen.stdin is not None
                 assert popen.stdout is not None
                 for stream in (popen.stdin, popen.stdout):
@@ -299,6 +301,33 @@ class Offload:
             "encoding spans in a helper process (pid %d) while the load lasts", helper.popen.pid
         )
         return True
+
+
+_SPAWNING = threading.Lock()
+"""Held while a helper's pipes exist but are not in ``Offload._helpers`` yet: a fork (in any
+thread) waits, so that the child closes every copy it got and no helper outlives its parent
+because a child still holds its input. ``Popen`` itself runs no fork handlers."""
+
+
+def _before_fork() -> None:
+    _SPAWNING.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _SPAWNING.release()
+
+
+def _after_fork_in_child() -> None:
+    global _SPAWNING
+    _SPAWNING = threading.Lock()  # the parent's is held: a new one
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:

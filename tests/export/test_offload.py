@@ -579,6 +579,45 @@ class TestThroughTcc:
         assert keys(receiver) == sorted(ended + child_ended)
         assert tcc.stats() == counters(recorded=len(ended), exported=len(ended))
 
+    def test_a_fork_while_helpers_start_waits_for_their_pipes(
+        self, offloads: list[Offload], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A fork in another thread while the export thread starts a helper (its pipes made,
+        not yet recorded) waits until they are recorded, so the child closes its copy of the
+        helper's input: the helper still ends when its parent lets it go."""
+        made, forking = threading.Event(), threading.Event()
+        real = subprocess.Popen
+
+        def slow(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+            proc: subprocess.Popen[bytes] = real(*args, **kwargs)
+            made.set()
+            forking.wait(0.5)  # the fork below comes now, unless something holds it back
+            return proc
+
+        monkeypatch.setattr(subprocess, "Popen", slow)
+        offload = Offload(LIMITS, "on", processes=1)
+        offloads.append(offload)
+        starting = threading.Thread(target=offload.usable, args=(0,))
+        starting.start()
+        assert made.wait(HANG_GUARD)
+        read_end, write_end = os.pipe()
+        forking.set()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child reports its open pipes, then ends
+            os.close(read_end)
+            offload.after_fork()  # what its pipeline's fork hook does
+            os.write(write_end, json.dumps(writable_pipes()).encode())
+            os._exit(0)
+        os.close(write_end)
+        starting.join(HANG_GUARD)
+        with os.fdopen(read_end, "rb") as pipe:
+            childs = json.loads(pipe.read() or "[]")
+        assert exit_status(child) == 0
+        (helper,) = offload._helpers
+        stdin = helper.popen.stdin
+        assert stdin is not None
+        assert os.readlink(f"/proc/self/fd/{stdin.fileno()}") not in childs
+
     def test_sharing_keeps_encoding_here(
         self,
         team: TeamTracing,
@@ -629,6 +668,21 @@ def child_life(client: Client, parents_helpers: list[int], report: int) -> int:
         return 14
     os.write(report, json.dumps(ended).encode())
     return 0
+
+
+def writable_pipes() -> list[str]:
+    """The pipes this process holds open for writing (``pipe:[inode]``), from ``/proc``."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            with open(f"/proc/self/fdinfo/{fd}") as info:
+                flags = int(info.read().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError, ValueError):
+            continue  # the directory's own descriptor, gone meanwhile
+        if target.startswith("pipe:") and flags & 3 == os.O_WRONLY:
+            found.append(target)
+    return found
 
 
 def exit_status(pid: int) -> int:
