@@ -139,6 +139,14 @@ class Record:
             self._store(key, value)
         return self
 
+    def _set_all(self: R, method: str, values: dict[str, Converted]) -> R:
+        """Store several converted fields of one setter call (``None`` leaves one as it is)
+        and return ``self``."""
+        self._require_open(method)
+        for key, value in values.items():
+            self._store(key, value)
+        return self
+
     def _store(self, key: str, value: Converted) -> None:
         """Write one converted field; call with the lock held."""
         if value is None:

@@ -55,10 +55,9 @@ class Run(Record):
         """Record the user's prompt (required before ``end()``) and the system prompt."""
         user = self._content(user_prompt, "Run.prompt()")
         system = self._content(system_prompt, "Run.prompt()")
-        self._require_open("prompt")
-        self._store(attrs.RUN_USER_PROMPT, user)
-        self._store(attrs.RUN_SYSTEM_PROMPT, system)
-        return self
+        return self._set_all(
+            "prompt", {attrs.RUN_USER_PROMPT: user, attrs.RUN_SYSTEM_PROMPT: system}
+        )
 
     def response(self, text: Any) -> Run:
         """Record the run's final answer."""

@@ -77,10 +77,7 @@ class Step(Record):
         """Record the model asked for and the one that answered. ``None`` leaves a field unset."""
         req = self._text(requested, "Step.model()")
         use = self._text(used, "Step.model()")
-        self._require_open("model")
-        self._store(attrs.STEP_MODEL_REQUESTED, req)
-        self._store(attrs.STEP_MODEL_USED, use)
-        return self
+        return self._set_all("model", {attrs.STEP_MODEL_REQUESTED: req, attrs.STEP_MODEL_USED: use})
 
     def tokens(
         self, prompt_uncached: Any = None, prompt_cached: Any = None, completion: Any = None
