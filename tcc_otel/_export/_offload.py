@@ -38,6 +38,9 @@ _BOOT_TIMEOUT = 10.0  # seconds the helper may take to say it is ready
 _RETRY_AFTER = 30.0  # seconds before starting again after a failure (times the failures)
 _MAX_FAILURES = 3
 _MOST_PROCESSES = 4
+FRAME_BYTES = 4 * 1024 * 1024
+"""Marshalled rows per frame, at most (unless one row alone is larger): a few runs with
+megabyte prompts do not make one huge frame, and its answer, at once."""
 IDLE_AFTER = 60.0
 """Seconds without a frame after which the helpers are let go (started again when needed)."""
 _FORSAKEN: list[object] = []  # a forked child's copies of its parent's helper pipes
@@ -104,7 +107,8 @@ class Offload:
         self._count = processes or default_processes()
         self._helpers: list[_Helper] = []
         self._ready: list[_Helper] = []
-        self._owed: collections.deque[_Helper] = collections.deque()  # frames sent, unanswered
+        # sends not answered yet: the helper, and how many frames it owes for them
+        self._owed: collections.deque[tuple[_Helper, int]] = collections.deque()
         self._turn = 0
         self._used = 0.0  # when a frame last went to a helper
         self._spawned = 0.0
@@ -151,11 +155,12 @@ class Offload:
 
     def send(self, rows: list[Row]) -> bool:
         """Hand ``rows`` to the next helper; ``False`` if none can take them (their values do
-        not marshal, or the helpers are gone): then encode them here."""
+        not marshal, or the helpers are gone): then encode them here. Rows holding more than
+        ``FRAME_BYTES`` go as several frames, so that neither process holds much at once."""
         if not self._ready:
             return False
         try:
-            data = marshal.dumps(rows)
+            frames = _frames(rows)
         except ValueError:  # an application's value that is not plain data
             return False
         helper = self._ready[self._turn % len(self._ready)]
@@ -164,30 +169,35 @@ class Offload:
         stdin = helper.popen.stdin
         assert stdin is not None
         try:
-            write_frame(stdin, data)
+            for data in frames:
+                write_frame(stdin, data)
         except OSError as exc:
             self.fail(f"writing to it failed ({exc})")
             return False
-        self._owed.append(helper)
+        self._owed.append((helper, len(frames)))
         return True
 
     def receive(self, rows: int) -> Answer | None:
-        """The answer to the oldest frame sent, of ``rows`` rows; ``None`` if the helpers are
+        """The answer to the oldest ``send``, of ``rows`` rows; ``None`` if the helpers are
         gone or answered wrongly (then encode them here)."""
         if not self._owed:
             return None
-        helper = self._owed.popleft()
+        helper, frames = self._owed.popleft()
         stdout = helper.popen.stdout
         assert stdout is not None
+        answers: list[Answer] = []
         try:
-            data = read_frame(stdout)
-            answer = None if data is None else Answer(*marshal.loads(data))
+            for _ in range(frames):
+                data = read_frame(stdout)
+                if data is None:
+                    self.fail(f"it ended (exit status {helper.popen.poll()})")
+                    return None
+                answers.append(Answer(*marshal.loads(data)))
         except (OSError, ValueError, EOFError, TypeError) as exc:
             self.fail(f"reading from it failed ({exc})")
             return None
-        if answer is None:
-            self.fail(f"it ended (exit status {helper.popen.poll()})")
-        elif len(answer.lengths) != rows:
+        answer = answers[0] if frames == 1 else _joined(answers)
+        if len(answer.lengths) != rows:
             self.fail(f"it answered {len(answer.lengths)} spans for {rows}")
             return None
         return answer
@@ -328,6 +338,26 @@ if hasattr(os, "register_at_fork"):
         after_in_parent=_after_fork_in_parent,
         after_in_child=_after_fork_in_child,
     )
+
+
+def _frames(rows: list[Row]) -> list[bytes]:
+    """``rows`` marshalled as frames of at most ``FRAME_BYTES`` each, in order (a single row
+    larger than that is a frame of its own). Raises ``ValueError`` for a value marshal refuses."""
+    data = marshal.dumps(rows)
+    if len(data) <= FRAME_BYTES or len(rows) == 1:
+        return [data]
+    half = len(rows) // 2
+    return _frames(rows[:half]) + _frames(rows[half:])
+
+
+def _joined(answers: list[Answer]) -> Answer:
+    """The answers to consecutive frames, as one answer to all their rows."""
+    lengths: list[int] = []
+    notes: dict[int, object] = {}
+    for answer in answers:
+        notes.update((len(lengths) + row, note) for row, note in answer.notes.items())
+        lengths.extend(answer.lengths)
+    return Answer(lengths, notes, b"".join(answer.blob for answer in answers))
 
 
 def _grow_pipe(stream: IO[bytes]) -> None:

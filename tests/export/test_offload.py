@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import marshal
 import os
 import re
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from _fault_server import FaultServer
@@ -48,7 +49,7 @@ from tcc_otel._export._offload import (
     default_processes,
     supported,
 )
-from tcc_otel._export._offload_serve import Answer
+from tcc_otel._export._offload_serve import Answer, write_frame
 from tcc_otel._local._model import ReceivedSpan
 from tcc_otel._local._server import Receiver
 from tcc_otel._records._span import LightSpan
@@ -269,6 +270,25 @@ def plain_rows(count: int) -> list[Row]:
     return [row(span) for span in spans]
 
 
+class TestFrames:
+    def test_rows_past_the_bound_split_in_order(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Rows holding more than ``FRAME_BYTES`` become several frames, in order, each within
+        the bound unless one row alone is larger; together they are the rows."""
+        monkeypatch.setattr(_offload, "FRAME_BYTES", 1000)
+        rows: list[Row] = [(n, "x" * 300) for n in range(8)] + [(8, "y" * 5000)]
+        frames = _offload._frames(rows)
+        assert [row for frame in frames for row in marshal.loads(frame)] == rows
+        assert len(frames) > 1
+        assert [len(f) <= 1000 for f in frames[:-1]] == [True] * (len(frames) - 1)
+
+    def test_answers_join_with_their_notes_moved(self) -> None:
+        """The answers to consecutive frames join as one: lengths in order, each note at its
+        row's place among all the rows, the blobs one after the other."""
+        cut = ((1, 0, 2), "step")
+        answers = [Answer([1, -1], {1: "TypeError: no"}, b"a"), Answer([2], {0: cut}, b"bc")]
+        assert _offload._joined(answers) == Answer([1, -1, 2], {1: "TypeError: no", 2: cut}, b"abc")
+
+
 class TestFailureAndIdle:
     """What lets the helpers go: a failure (started again later, three at most), a wrong
     answer, and a minute without work."""
@@ -416,6 +436,40 @@ class TestThroughTcc:
             assert tcc.stats() == counters(recorded=len(burst), exported=len(burst))
         assert (len(helped), len(sends.calls)) == (RUNS * SPANS_PER_RUN, calls)
         assert sorted(helped, key=repr) == sorted(here, key=repr)
+
+    def test_large_rows_go_as_several_frames(
+        self,
+        client: Client,
+        sends: Sends,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Runs whose rows hold far more than ``FRAME_BYTES`` go to a helper as several
+        frames (none much over the bound), answered as one: every span arrives once."""
+        monkeypatch.setattr(_offload, "FRAME_BYTES", 64 * 1024)
+        frames: list[int] = []
+        real_write = write_frame
+
+        def measured(sink: IO[bytes], data: bytes) -> None:
+            frames.append(len(data))
+            real_write(sink, data)
+
+        monkeypatch.setattr(_offload, "write_frame", measured)
+        big = " " + "b" * (40 * 1024)  # ~80 KB of content a step (prompt and response)
+        with Receiver(port=0) as receiver:
+            tcc.configure(base_url=receiver.url, api_key=KEY, encode_process="on")
+            ended: list[SpanId] = []
+            start_helpers(client, ended)
+            assert tcc.flush(HANG_GUARD)
+            frames.clear()
+            sent = len(sends.calls)
+            for index in range(10):
+                ended.extend(record_run(index, content=big))
+            assert tcc.flush(HANG_GUARD)
+            assert keys(receiver) == sorted(ended)
+            assert tcc.stats() == counters(recorded=len(ended), exported=len(ended))
+        assert all(taken for _, taken in sends.calls[sent:])
+        assert len(frames) > len(sends.calls) - sent  # some sends went as several frames
+        assert max(frames) < 3 * 64 * 1024  # a frame holds at most one row past the bound
 
     def test_helper_killed_in_a_burst(
         self,
