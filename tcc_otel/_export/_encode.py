@@ -85,7 +85,7 @@ def encode_row(plain: Row, limits: SpanLimitValues) -> tuple[bytes, Cuts, object
     name, found, _ = build(plain[8], snapshot, plain[4])
     fitted = fit_attributes(found, *limits)
     body = _message(plain, name, fitted.attributes, fitted.dropped)
-    return body, (fitted.over_count, fitted.too_long, fitted.truncated), found.get(keys.TCC_TYPE)
+    return body, fitted.cuts, found.get(keys.TCC_TYPE)
 
 
 def report(
@@ -96,13 +96,14 @@ def report(
         report_limits(count, Fitted({}, *cuts), *limits, kind, provider=False)
 
 
-def light_span(span: LightSpan, limits: SpanLimits, count: Callable[[str, int], None]) -> bytes:
-    """``span`` encoded (export thread); ``count`` adds to ``stats()`` counters. Frees its
-    snapshot."""
-    values = limit_values(limits)
-    body, cuts, kind = encode_row(row(span), values)
+def light_span(
+    span: LightSpan, limits: SpanLimitValues, count: Callable[[str, int], None]
+) -> bytes:
+    """``span`` encoded within ``limits`` (export thread); ``count`` adds to ``stats()``
+    counters. Frees its snapshot."""
+    body, cuts, kind = encode_row(row(span), limits)
     span.snapshot = None  # the fields are not needed any more: free them with the bytes
-    report(cuts, kind, values, count)
+    report(cuts, kind, limits, count)
     return body
 
 
@@ -122,8 +123,7 @@ def fit(
     adds what the limits did to ``stats()`` counters."""
     values = limit_values(limits)
     fitted = fit_attributes(found, *values)
-    cuts = (fitted.over_count, fitted.too_long, fitted.truncated)
-    report(cuts, found.get(keys.TCC_TYPE), values, count)
+    report(fitted.cuts, found.get(keys.TCC_TYPE), values, count)
     return fitted
 
 

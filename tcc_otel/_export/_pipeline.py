@@ -327,7 +327,7 @@ class ExportPipeline:
 
     def _drain(self) -> None:
         """Move everything from the inbox into groups, encoding as it goes: in the helper
-        process while it is up (``_offload``), else in this thread."""
+        processes while they are up and used (``_offload``), else in this thread."""
         inbox = self._inbox
         while inbox:
             if self._offloads() and self._offload.usable(len(inbox)):
@@ -422,7 +422,7 @@ class ExportPipeline:
             else:
                 with self._encoding:
                     self._place(item, now)
-            if n % _PLACE_YIELD_EVERY == 0:
+            if n % _EASE_EVERY == 0:
                 self._ease()
         self._ease()
 
@@ -470,7 +470,7 @@ class ExportPipeline:
             return
         run_id, run_span, local = span.run_id, span.is_run, span.local
         if share is None or not share.active:
-            body = light_span(span, self.span_limits, self._stats.add)
+            body = light_span(span, self._limit_values, self._stats.add)
             self._groups.place(run_id, run_span, local, (self._origin, body), now)
             return
         prepared = prepare(span, self.span_limits, self._stats.add)
@@ -599,9 +599,10 @@ _YIELD_EVERY = 4
 """Spans the batcher encodes between two hand-overs of the GIL: every span would cost ~50 us
 of timer slack each time (Linux); never would starve the sender, whose gzip and HTTP need the
 GIL between their blocking calls, until the backlog drops batches."""
-_PLACE_YIELD_EVERY = 32
-"""Spans the batcher places between two looks at callers waiting for it: placing a span the
-helper process encoded is a few microseconds, and reading its next frame hands the GIL over."""
+_EASE_EVERY = 32
+"""Spans the batcher places between two looks at callers waiting for it, when the helper
+processes encoded them: placing one is a few microseconds, and no GIL hand-over is needed
+(reading the next answer hands it over)."""
 _CHUNK = 256
 """Spans per frame to the helper process."""
 _IN_FLIGHT = 3

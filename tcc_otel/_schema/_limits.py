@@ -92,6 +92,11 @@ class Fitted(NamedTuple):
         """Attributes left out: the span's dropped-attributes count."""
         return self.over_count + self.too_long
 
+    @property
+    def cuts(self) -> tuple[int, int, int]:
+        """``(over_count, too_long, truncated)``: what the limits did, without the values."""
+        return self.over_count, self.too_long, self.truncated
+
 
 # --- which attribute is ours ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import SpanLimits
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from tcc_otel._export._encode import Prepared, light_span, prepare
+from tcc_otel._export._encode import Prepared, light_span, limit_values, prepare
 from tcc_otel._records._road import Road
 from tcc_otel._records._run import Run
 from tcc_otel._records._span import LightSpan
@@ -153,7 +153,7 @@ class TestLightSpan:
         span = sink.spans[0]
         parent = run.span.get_span_context()
         counts, count = counted()
-        got = decoded(light_span(span, NO_LIMITS, count))
+        got = decoded(light_span(span, limit_values(NO_LIMITS), count))
         assert (got, counts) == (
             {
                 "trace_id": f"{parent.trace_id:032x}",
@@ -183,7 +183,7 @@ class TestLightSpan:
         finally:
             otel_context.detach(token)
         counts, count = counted()
-        got = decoded(light_span(sink.spans[0], NO_LIMITS, count))
+        got = decoded(light_span(sink.spans[0], limit_values(NO_LIMITS), count))
         assert (
             got["trace_id"],
             got["parent_span_id"],
@@ -206,7 +206,11 @@ class TestLightSpan:
         """What the count limit left out is the message's dropped attributes count."""
         span = tool_call(Ended(), **{"app.one": 1, "app.two": 2})
         counts, count = counted()
-        got = decoded(light_span(span, SpanLimits(max_span_attributes=len(TOOL_ATTRIBUTES)), count))
+        got = decoded(
+            light_span(
+                span, limit_values(SpanLimits(max_span_attributes=len(TOOL_ATTRIBUTES))), count
+            )
+        )
         assert (got["attributes"], got["dropped_attributes_count"], counts) == (
             TOOL_ATTRIBUTES,
             2,
