@@ -52,20 +52,20 @@ GRPC_DEFAULT_ENDPOINT = "http://localhost:4317"
 HTTP_DEFAULT_ENDPOINT = "http://localhost:4318"
 
 
-def _encode_process(text: str) -> str:
-    """One of ``ENCODE_PROCESS``, any case."""
-    value = text.lower()
-    if value not in ENCODE_PROCESS:
-        raise ValueError(f"is not known ({', '.join(sorted(ENCODE_PROCESS))})")
-    return value
+def _one_of(values: frozenset[str]) -> Callable[[str], str]:
+    """A parser taking one of ``values``, any case."""
+
+    def parse(text: str) -> str:
+        value = text.lower()
+        if value not in values:
+            raise ValueError(f"is not known ({', '.join(sorted(values))})")
+        return value
+
+    return parse
 
 
-def _compression(text: str) -> str:
-    """One of ``COMPRESSIONS``, any case."""
-    value = text.lower()
-    if value not in COMPRESSIONS:
-        raise ValueError(f"is not known ({', '.join(sorted(COMPRESSIONS))})")
-    return value
+_encode_process = _one_of(ENCODE_PROCESS)
+_compression = _one_of(COMPRESSIONS)
 
 
 @dataclass(frozen=True)

@@ -211,8 +211,7 @@ class Offload:
 
     def fail(self, why: str) -> None:
         """Let the helpers go after ``why``; started again later, three failures at most."""
-        self._failures += 1
-        self._retry_at = time.monotonic() + _RETRY_AFTER * self._failures
+        self._count_failure()
         later = "tried again later" if self._failures < _MAX_FAILURES else "not tried again"
         logger.warning(
             "tcc_otel's encoding helper process failed: %s; spans are encoded in this process "
@@ -221,6 +220,11 @@ class Offload:
             later,
         )
         self.close(timeout=0.1)
+
+    def _count_failure(self) -> None:
+        """One more failure: the next start waits ``_RETRY_AFTER`` times the failures."""
+        self._failures += 1
+        self._retry_at = time.monotonic() + _RETRY_AFTER * self._failures
 
     def close(self, timeout: float = 1.0) -> None:
         """Let the helpers go: their input closes, they end; killed if they have not within
@@ -283,8 +287,7 @@ class Offload:
                     _grow_pipe(stream)
                 write_frame(popen.stdin, boot)
             except (OSError, ValueError) as exc:
-                self._failures += 1
-                self._retry_at = time.monotonic() + _RETRY_AFTER * self._failures
+                self._count_failure()
                 logger.warning("could not start tcc_otel's encoding helper process: %s", exc)
                 self.close(timeout=0.1)
                 return
