@@ -151,9 +151,6 @@ class FakeOpenAI:
             self._thread = None
         self._httpd.server_close()
 
-    def serve_forever(self) -> None:
-        self._httpd.serve_forever()
-
     def __enter__(self) -> FakeOpenAI:
         return self.start()
 
@@ -269,19 +266,24 @@ def main(argv: list[str] | None = None) -> int:
     port = parser.parse_args(argv).port
     server = FakeOpenAI(port=port)
 
+    stopping: list[int] = []
+
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+        # Only note it: an exception raised here could land anywhere, even in a callback
+        # whose exceptions are ignored (a garbage collector's), and the server would go on.
+        stopping.append(signum)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.start()
     sys.stdout.write(
         f"Fake OpenAI at {server.base_url}: set OPENAI_BASE_URL={server.base_url} "
         "OPENAI_API_KEY=anything (Ctrl-C stops it)\n"
     )
     sys.stdout.flush()
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        while not stopping:
+            time.sleep(0.1)
     finally:
         server.stop()
     return 0
